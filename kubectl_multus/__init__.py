@@ -1,0 +1,3 @@
+"""kubectl multus: diagnose and fix Multus CNI installs."""
+
+__version__ = "0.1.0"

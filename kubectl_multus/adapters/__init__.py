@@ -1,0 +1,1 @@
+"""Adapters: the only modules that touch files, the network or the kubernetes client."""

@@ -1,0 +1,306 @@
+"""Diagnose: snapshot in, report out. Collect once, then judge every node of every install."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from kubectl_multus.core.distros import RuntimeDirs, runtime_dirs
+from kubectl_multus.core.findings import CATALOGUE, Change, Finding, Severity, sort_key
+from kubectl_multus.core.install import (
+    DaemonConfig,
+    Install,
+    Setting,
+    find_installs,
+    parse_json_object,
+    thick_settings,
+    thin_settings,
+)
+from kubectl_multus.core.layout import correct
+from kubectl_multus.core.pathchecks import (
+    KUBECONFIG_IN_CONF_DIR,
+    Context,
+    PathRow,
+    check_settings,
+    daemon_config_target,
+    stray_configs,
+)
+from kubectl_multus.core.podchecks import check_pod, check_resources, log_hits, pod_summary, pods_of
+from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, meta
+
+
+class MultusNotFound(Exception):
+    """No DaemonSet in the snapshot runs Multus."""
+
+
+class NothingToCheck(Exception):
+    """The snapshot lacks what any check needs (no nodes)."""
+
+
+@dataclass(frozen=True)
+class NodeReport:
+    name: str
+    distribution: str
+    conf_dir: str
+    bin_dir: str
+    dirs_source: str
+    pod: Mapping[str, Any]
+    files: str  # checked | not captured | unreadable: <why>
+    daemon_config: str | None
+    rows: tuple[PathRow, ...]
+
+
+@dataclass(frozen=True)
+class InstallReport:
+    install: Install
+    nodes: tuple[NodeReport, ...]
+
+
+@dataclass(frozen=True)
+class Report:
+    source: str
+    installs: tuple[InstallReport, ...]
+    findings: tuple[Finding, ...]
+
+    @property
+    def worst(self) -> Severity | None:
+        return max((f.severity for f in self.findings), default=None)
+
+    @property
+    def healthy(self) -> bool:
+        return self.worst is None or self.worst <= Severity.INFO
+
+
+def _matches_selector(node: Obj, ds: Obj) -> bool:
+    spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
+    selector: Mapping[str, str] = spec.get("nodeSelector") or {}
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return all(labels.get(k) == v for k, v in selector.items())
+
+
+def read_daemon_config(snapshot: Snapshot, inst: Install, files: NodeFiles | None) -> DaemonConfig:
+    path = inst.daemon_config_path
+    loc = inst.mounts.resolve(path)
+    if loc.kind == "configMap":
+        where = f"ConfigMap {inst.namespace}/{loc.config_map} key {loc.key}"
+        cm = snapshot.configmap(inst.namespace, loc.config_map or "")
+        if cm is None:
+            return DaemonConfig(loc, where, None, None, f"ConfigMap {inst.namespace}/{loc.config_map} does not exist")
+        text = (cm.get("data") or {}).get(loc.key or "")
+        if text is None:
+            return DaemonConfig(loc, where, None, None, f"{where} does not exist")
+    elif loc.kind == "host":
+        where = f"node file {loc.host_path}"
+        if files is None:
+            return DaemonConfig(loc, where, None, None, None)  # not captured: unknown, not broken
+        text = files.read(loc.host_path or "")
+        if text is None:
+            exists = files.exists(loc.host_path or "")
+            if exists is None:
+                return DaemonConfig(loc, where, None, None, None)
+            return DaemonConfig(loc, where, None, None, f"{where} does not exist on the node" if not exists else
+                                f"{where} could not be read")
+    else:
+        return DaemonConfig(loc, f"{path} in the container", None, None,
+                            f"{path} is under no volume mount: open {path}: no such file or directory")
+    data, error = parse_json_object(text)
+    return DaemonConfig(loc, where, text, data, error and f"{where}: {error}")
+
+
+def _multus_conf(ctx: Context, pod_ok: bool | None, auto: bool) -> list[Finding]:
+    """The 00-multus.conf(list) Multus wrote into the runtime's conf dir."""
+    files = ctx.files
+    if files is None or not files.exists(ctx.dirs.conf_dir):
+        return []
+    names = [n for n in files.listdir(ctx.dirs.conf_dir) or [] if n.startswith("00-multus.conf")]
+    out: list[Finding] = []
+    if not names:
+        if auto and pod_ok:
+            out.append(Finding(
+                "M203", Severity.WARNING,
+                f"there is no 00-multus.conf or 00-multus.conflist in the runtime's conf dir {ctx.dirs.conf_dir}: "
+                "pods start without Multus",
+                object=ctx.install.ref, field="00-multus.conf",
+                evidence=(f"host {ctx.dirs.conf_dir}: {', '.join(files.listdir(ctx.dirs.conf_dir) or []) or 'empty'}",),
+                remediation="fix the conf dir findings, then restart the Multus pod",
+            ))
+        return out
+    for name in names:
+        path = f"{ctx.dirs.conf_dir}/{name}"
+        text = files.read(path)
+        data, _ = parse_json_object(text) if text else (None, None)
+        if not data:
+            continue
+        plugins = data.get("plugins") if isinstance(data.get("plugins"), list) else [data]
+        kubeconfig = next((p.get("kubeconfig") for p in plugins if isinstance(p, dict) and p.get("kubeconfig")), None)
+        if ctx.install.mode != "thin" or not kubeconfig or files.exists(str(kubeconfig)) is not False:
+            continue
+        setting = ctx.settings["--multus-kubeconfig-file-host"]
+        expected = f"{ctx.dirs.conf_dir}/{KUBECONFIG_IN_CONF_DIR}"
+        change = Change(ctx.config_target, setting.fix_key, expected, setting.value, ctx.install.container_name)
+        out.append(Finding(
+            "M204", Severity.ERROR,
+            f"host {path} tells the multus binary to read kubeconfig {kubeconfig}, which does not exist on the node: "
+            "every pod's network setup fails",
+            object=f"node file {path}", field="kubeconfig", current=str(kubeconfig), expected=expected,
+            evidence=(f"the entrypoint wrote the kubeconfig to {expected}",),
+            remediation=f"set --multus-kubeconfig-file-host={expected}; the entrypoint rewrites {name}",
+            changes=(change,),
+        ))
+    return out
+
+
+def _attach_logs(
+    findings: list[Finding], hits: list[Any], inst: Install, node: str, volumes: Mapping[str, str]
+) -> list[Finding]:
+    """Tie each recognised log line to the finding that explains it: the setting it names, or
+    the volume that setting goes through; a line nothing explains becomes a finding itself."""
+    out = list(findings)
+    for hit in hits:
+        evidence = f"log ({hit.container}{', previous' if hit.previous else ''}): {hit.line}"
+        if hit.mode not in ("any", inst.mode):
+            out.append(Finding(
+                "M002", Severity.WARNING,
+                f"the logs on node {node} come from the {hit.mode} Multus, but the DaemonSet runs the {inst.mode} "
+                f"entrypoint {inst.entrypoint}: the running image or command is not what the manifest says",
+                object=inst.ref, field=f"container {inst.container_name}", evidence=(evidence,),
+                remediation="check the image and command of the running pod against the DaemonSet",
+            ))
+            continue
+        idx = next((i for i, f in enumerate(out) if hit.setting and f.field.endswith(hit.setting)), None)
+        vol = volumes.get(hit.setting)
+        if idx is None and vol:
+            idx = next((i for i, f in enumerate(out) if f.field == f"volume {vol} hostPath"), None)
+        if idx is not None:
+            out[idx] = replace(out[idx], evidence=(*out[idx].evidence, evidence))
+        else:
+            out.append(Finding(
+                "M202", Severity.ERROR, f"Multus reports a startup error: {hit.line}",
+                object=inst.ref, field=f"{'arg ' if hit.setting.startswith('-') else 'daemon-config '}{hit.setting}"
+                if hit.setting else "", evidence=(evidence,),
+                remediation=f"check {hit.setting} ({hit.detail})" if hit.setting else "see the message",
+            ))
+    return out
+
+
+def diagnose_node(snapshot: Snapshot, inst: Install, node_name: str, pod: Obj | None) -> tuple[NodeReport, list[Finding]]:
+    node = snapshot.node(node_name) or {"metadata": {"name": node_name}}
+    files = snapshot.node_files.get(node_name)
+    dirs: RuntimeDirs = runtime_dirs(node, files)
+    findings: list[Finding] = []
+    dc = None
+    settings: list[Setting] = []
+    if inst.mode == "thin":
+        settings = thin_settings(inst)
+    else:
+        dc = read_daemon_config(snapshot, inst, files)
+        if dc.error:
+            findings.append(Finding(
+                "M003", Severity.ERROR, f"the thick daemon cannot load its config: {dc.error}",
+                object=dc.where, field=f"container {inst.container_name} -config", current=inst.daemon_config_path,
+                evidence=("multus-daemon exits 1: failed to load the CNI server configuration",),
+                remediation="restore the daemon config (upstream: ConfigMap multus-daemon-config, key daemon-config.json)",
+            ))
+        if dc.data is not None:
+            settings = thick_settings(dc.data)
+    by_name = {s.name: s for s in settings}
+    rows: list[PathRow] = []
+    if settings:
+        conf = next(s for s in settings if s.role == "conf-dir").effective
+        bin_ = next(s for s in settings if s.role == "bin-dir").effective
+        chroot = bool(by_name.get("chrootDir") and by_name["chrootDir"].value)
+        layout = correct(inst, dirs, files, conf, bin_, chroot)
+        findings.extend(layout.findings)
+        target = daemon_config_target(inst, dc, node_name) if inst.mode == "thick" else daemon_config_target(
+            inst, None, node_name)
+        ctx = Context(inst, layout, dirs, files, node_name, target, by_name)
+        setting_rows, setting_findings = check_settings(ctx)
+        rows.extend(setting_rows)
+        findings.extend(setting_findings)
+        findings.extend(stray_configs(ctx))
+        summary = pod_summary(pod, inst.container_name) if pod is not None else None
+        pod_ok = None if summary is None else summary["phase"] == "Running" and summary["ready"]
+        auto = (by_name.get("--multus-conf-file") or by_name.get("multusConfigFile"))
+        findings.extend(_multus_conf(ctx, pod_ok, auto is None or auto.effective == "auto"))
+    findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))
+    volumes = {}
+    for s in settings:
+        loc = inst.mounts.resolve(s.effective) if s.effective and s.effective.startswith("/") else None
+        if loc is not None and loc.mount is not None:
+            volumes[s.name] = loc.mount.volume.name
+    findings = _attach_logs(findings, log_hits(snapshot, inst, pod), inst, node_name, volumes)
+    if node_name in snapshot.node_errors:
+        files_state = f"unreadable: {snapshot.node_errors[node_name]}"
+        findings.append(Finding(
+            "M900", Severity.WARNING, f"node {node_name} could not be inspected: {snapshot.node_errors[node_name]}",
+            object=f"Node {node_name}", remediation="existence checks were skipped on this node",
+        ))
+    elif files is None:
+        files_state = "not captured"
+        findings.append(Finding(
+            "M901", Severity.INFO, "the node's files are not in the snapshot: existence checks skipped",
+            object=f"Node {node_name}",
+        ))
+    else:
+        files_state = "checked"
+    report = NodeReport(
+        node_name, dirs.distro.name, dirs.conf_dir, dirs.bin_dir, dirs.source,
+        pod_summary(pod, inst.container_name) if snapshot.pods else {}, files_state,
+        dc.where if dc else None, tuple(rows),
+    )
+    return report, [f.with_nodes((node_name,)) for f in findings]
+
+
+def merge(findings: list[Finding]) -> list[Finding]:
+    """One finding per distinct fact, naming every node it holds on."""
+    merged: dict[tuple[object, ...], Finding] = {}
+    for f in findings:
+        key = f.merge_key()
+        if key in merged:
+            nodes = tuple(sorted(set(merged[key].nodes) | set(f.nodes)))
+            merged[key] = merged[key].with_nodes(nodes)
+        else:
+            merged[key] = f
+    return sorted(merged.values(), key=sort_key)
+
+
+def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
+    installs = find_installs(snapshot, namespace)
+    if not installs:
+        where = f"namespace {namespace}" if namespace else "any namespace"
+        raise MultusNotFound(f"Multus not found: no DaemonSet in {where} runs thin_entrypoint or multus-daemon")
+    findings: list[Finding] = []
+    if len(installs) > 1:
+        refs = ", ".join(i.ref for i in installs)
+        findings.append(Finding(
+            "M001", Severity.WARNING, f"{len(installs)} Multus installs: {refs}", evidence=tuple(i.ref for i in installs),
+            remediation="keep one; each rewrites 00-multus.conf on every node it runs on",
+        ))
+    reports = []
+    for inst in installs:
+        pods = pods_of(snapshot, inst)
+        names = [meta(n, "name") for n in snapshot.nodes if _matches_selector(n, inst.ds)]
+        names = sorted(set(names) | set(pods)) if snapshot.pods else sorted(set(names))
+        if not names:
+            raise NothingToCheck(
+                f"no nodes to check for {inst.ref}: the snapshot holds no Node objects (add `kubectl get nodes -o yaml`)"
+            )
+        for conflict in inst.conflicts:
+            findings.append(Finding(
+                "M002", Severity.WARNING, f"{inst.ref} mixes thin and thick: {conflict}", object=inst.ref,
+                field=f"container {inst.container_name}",
+                remediation="deploy one mode's manifest unchanged: thin (/thin_entrypoint) or thick (multus-daemon)",
+            ))
+        findings.append(check_resources(inst))
+        node_reports = []
+        for name in names:
+            report, node_findings = diagnose_node(snapshot, inst, name, pods.get(name))
+            node_reports.append(report)
+            findings.extend(node_findings)
+        reports.append(InstallReport(inst, tuple(node_reports)))
+    merged = merge(findings)
+    unknown = {f.code for f in merged} - set(CATALOGUE)
+    assert not unknown, f"finding codes missing from the catalogue: {unknown}"
+    return Report(snapshot.source, tuple(reports), tuple(merged))
+

@@ -1,0 +1,204 @@
+"""Which volumes hold the CNI conf and bin dirs, and the corrected layout for one node.
+
+Settings are judged against the corrected layout: once a wrong hostPath is moved to the
+runtime's directory, settings that merely matched the wrong one (the kubeconfig host path,
+thick `binDir`) must follow it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubectl_multus.core.distros import K3S_VERSIONED_BIN, RuntimeDirs
+from kubectl_multus.core.findings import Change, Finding, Severity, Target
+from kubectl_multus.core.fixplan import apply_to_daemonset
+from kubectl_multus.core.install import Install, flag_value
+from kubectl_multus.core.paths import MountTable, Volume, is_under, norm
+from kubectl_multus.core.snapshot import NodeFiles
+
+INSTALL_TARGET_DEFAULT = "/host/opt/cni/bin"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The install as it should be on this node: volume fixes applied, and their findings."""
+
+    install: Install  # corrected
+    findings: tuple[Finding, ...]
+    conf_volume: Volume | None
+    bin_volume: Volume | None
+
+    @property
+    def mounts(self) -> MountTable:
+        return self.install.mounts
+
+
+def _host_volumes(table: MountTable) -> list[Volume]:
+    return [m.volume for m in table.mounts if m.volume.kind == "hostPath" and m.volume.host_path not in (None, "/")]
+
+
+def conf_volume(inst: Install, conf_setting: str | None) -> Volume | None:
+    """The hostPath volume through which Multus writes 00-multus.conf."""
+    if conf_setting:
+        loc = inst.mounts.resolve(conf_setting)
+        if loc.kind == "host" and loc.mount and loc.mount.volume.host_path != "/":
+            return loc.mount.volume
+    vols = _host_volumes(inst.mounts)
+    for pick in (
+        lambda v: any(m.mount_path == "/host/etc/cni/net.d" for m in inst.mounts.by_volume(v.name)),
+        lambda v: v.name == "cni",
+        lambda v: (v.host_path or "").endswith(("/net.d", "/cni-network")),
+    ):
+        found = next((v for v in vols if pick(v)), None)
+        if found:
+            return found
+    return None
+
+
+def install_target(inst: Install) -> tuple[str, MountTable] | None:
+    """Where the init container copies the Multus binary: (container path, its mount table)."""
+    inits = {name: table for name, table in inst.init_mounts}
+    spec = inst.pod_spec
+    for c in spec.get("initContainers") or []:
+        words = [str(w) for w in (c.get("command") or []) + (c.get("args") or [])]
+        text = " ".join(words)
+        if "install_multus" in text:
+            target = flag_value(words, "-d") or flag_value(words, "--dest-dir") or INSTALL_TARGET_DEFAULT
+            return target, inits[str(c.get("name"))]
+        if words[:1] == ["cp"] and "multus" in text:
+            return norm(words[-1].rsplit("/", 1)[0]) if not words[-1].endswith("/") else norm(words[-1]), inits[
+                str(c.get("name"))
+            ]
+    return None
+
+
+def bin_volume(inst: Install, bin_setting: str | None) -> Volume | None:
+    """The hostPath volume that receives the Multus binary (multus or multus-shim)."""
+    if inst.mode == "thin" and bin_setting:
+        loc = inst.mounts.resolve(bin_setting)
+        if loc.kind == "host" and loc.mount and loc.mount.volume.host_path != "/":
+            return loc.mount.volume
+    target = install_target(inst)
+    if target:
+        loc = target[1].resolve(target[0])
+        if loc.kind == "host" and loc.mount and loc.mount.volume.host_path != "/":
+            return loc.mount.volume
+    if inst.mode == "thick" and bin_setting:
+        loc = inst.mounts.resolve(bin_setting)
+        if loc.kind == "host" and loc.mount and loc.mount.volume.host_path != "/":
+            return loc.mount.volume
+    vols = _host_volumes(inst.mounts)
+    return next((v for v in vols if v.name == "cnibin"), None) or next(
+        (v for v in vols if (v.host_path or "").endswith("/bin")), None
+    )
+
+
+def _runtime_made(files: NodeFiles | None, path: str) -> str | None:
+    if files is not None and files.exists(path) and files.listdir(path) == []:
+        return f"host {path} exists but is empty: the container runtime creates a missing hostPath directory"
+    return None
+
+
+def correct(
+    inst: Install,
+    dirs: RuntimeDirs,
+    files: NodeFiles | None,
+    conf_setting: str | None,
+    bin_setting: str | None,
+    chroot: bool,
+) -> Layout:
+    """Volume findings for one node and the install with their fixes applied."""
+    ds = Target("DaemonSet", inst.namespace, inst.name)
+    findings: list[Finding] = []
+    changes: list[Change] = []
+    where = f"{dirs.distro.name} node (runtime dirs from {dirs.source})"
+
+    cvol = conf_volume(inst, conf_setting)
+    if cvol and cvol.host_path and norm(cvol.host_path) != dirs.conf_dir:
+        via = inst.mounts.resolve(conf_setting).host_path if conf_setting else None
+        if via is None or via == cvol.host_path or is_under(via, cvol.host_path):
+            ch = Change(ds, f"ds.volume.{cvol.name}.hostPath", dirs.conf_dir, cvol.host_path)
+            changes.append(ch)
+            evidence = [f"the runtime reads CNI configs from {dirs.conf_dir} on this {where}"]
+            made = _runtime_made(files, cvol.host_path)
+            if made:
+                evidence.append(made)
+            findings.append(
+                Finding(
+                    "M107", Severity.ERROR,
+                    f"volume {cvol.name} mounts host {cvol.host_path}, but the node's runtime reads CNI configs from "
+                    f"{dirs.conf_dir}: Multus reads and writes a directory nobody uses",
+                    object=inst.ref, field=f"volume {cvol.name} hostPath", current=cvol.host_path,
+                    expected=dirs.conf_dir, evidence=tuple(evidence),
+                    remediation=f"set volume {cvol.name} hostPath to {dirs.conf_dir}", changes=(ch,),
+                )
+            )
+
+    bvol = bin_volume(inst, bin_setting)
+    if bvol and bvol.host_path and norm(bvol.host_path) != dirs.bin_dir:
+        versioned = K3S_VERSIONED_BIN.match(bvol.host_path)
+        ch = Change(ds, f"ds.volume.{bvol.name}.hostPath", dirs.bin_dir, bvol.host_path)
+        if versioned and dirs.distro.name == "k3s":
+            findings.append(
+                Finding(
+                    "M113", Severity.WARNING,
+                    f"volume {bvol.name} mounts {bvol.host_path}, a k3s directory that belongs to one release; "
+                    "the runtime moves to a new one on upgrade and Multus's binary stays behind",
+                    object=inst.ref, field=f"volume {bvol.name} hostPath", current=bvol.host_path,
+                    expected=dirs.bin_dir,
+                    evidence=("a hostPath through a symlink is resolved once, when the pod starts",),
+                    remediation=f"set volume {bvol.name} hostPath to {dirs.bin_dir}", changes=(ch,),
+                )
+            )
+        else:
+            evidence = [f"the runtime looks for CNI binaries in {dirs.bin_dir} on this {where}"]
+            made = _runtime_made(files, bvol.host_path)
+            if made:
+                evidence.append(made)
+            findings.append(
+                Finding(
+                    "M108", Severity.ERROR,
+                    f"volume {bvol.name} mounts host {bvol.host_path}, but the node's runtime looks for CNI binaries "
+                    f"in {dirs.bin_dir}: the Multus binary is installed where it is never found",
+                    object=inst.ref, field=f"volume {bvol.name} hostPath", current=bvol.host_path,
+                    expected=dirs.bin_dir, evidence=tuple(evidence),
+                    remediation=f"set volume {bvol.name} hostPath to {dirs.bin_dir}", changes=(ch,),
+                )
+            )
+        changes.append(ch)
+    elif bvol and bvol.host_path and K3S_VERSIONED_BIN.match(bvol.host_path) and dirs.distro.name == "k3s":
+        findings.append(
+            Finding(
+                "M113", Severity.INFO,
+                f"volume {bvol.name} mounts {bvol.host_path}, which changes with every k3s upgrade; this k3s has "
+                "no stable data/cni yet, so redeploy Multus after upgrades (or upgrade k3s)",
+                object=inst.ref, field=f"volume {bvol.name} hostPath", current=bvol.host_path,
+            )
+        )
+
+    fixed = inst.with_ds(apply_to_daemonset(inst.ds, changes)) if changes else inst
+
+    if chroot and bvol is not None:
+        # Under chroot the daemon stats binDir in the pod and runs it on the host: same path in both.
+        identity = any(
+            m.volume.kind == "hostPath" and fixed.mounts.resolve(m.mount_path).host_path == m.mount_path == dirs.bin_dir
+            for m in fixed.mounts.mounts
+        )
+        mounted = fixed.mounts.by_volume(bvol.name)
+        if not identity and mounted:
+            m = mounted[0]
+            ch = Change(ds, f"ds.mount.{bvol.name}.mountPath", dirs.bin_dir, m.mount_path, inst.container_name)
+            findings.append(
+                Finding(
+                    "M106", Severity.ERROR,
+                    f"the thick daemon runs delegate plugins chrooted to the host, so the CNI bin dir must be mounted "
+                    f"at its host path {dirs.bin_dir}; volume {bvol.name} is mounted at {m.mount_path}",
+                    object=inst.ref, field=f"container {inst.container_name} mount {bvol.name} mountPath",
+                    current=m.mount_path, expected=dirs.bin_dir,
+                    evidence=("multus-daemon expects the cnibin path to be identical in pod and host",),
+                    remediation=f"mount volume {bvol.name} at {dirs.bin_dir} in container {inst.container_name}",
+                    changes=(ch,),
+                )
+            )
+            fixed = fixed.with_ds(apply_to_daemonset(fixed.ds, [ch]))
+    return Layout(fixed, tuple(findings), cvol, bvol)

@@ -1,0 +1,80 @@
+"""Turn a diagnosis into a fix plan: each target's content before and after, as a diff."""
+
+from __future__ import annotations
+
+from kubectl_multus.core.diagnose import Report
+from kubectl_multus.core.findings import Change, Target
+from kubectl_multus.core.fixplan import (
+    FixPlan,
+    TargetPlan,
+    apply_to_daemonset,
+    apply_to_json,
+    clean_object,
+    collect_changes,
+    unified_diff,
+)
+from kubectl_multus.core.snapshot import Snapshot
+
+
+def _dump_yaml(obj: object) -> str:
+    import yaml
+
+    return str(yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, width=120))
+
+
+def _restart(target: Target, report: Report) -> str:
+    inst = next((i.install for i in report.installs if i.install.namespace == target.namespace), None)
+    ds = inst.name if inst else "<multus daemonset>"
+    if target.kind == "DaemonSet":
+        return f"rolling update of DaemonSet {target.namespace}/{target.name}: every Multus pod restarts"
+    if target.kind == "ConfigMap":
+        ns = target.namespace
+        return f"the daemon reads its config only at start: restart every Multus pod (kubectl -n {ns} rollout restart ds/{ds})"
+    return f"restart the Multus pod on node {target.node}"
+
+
+def _render(target: Target, changes: list[Change], snapshot: Snapshot, report: Report) -> TargetPlan | str:
+    if target.kind == "DaemonSet":
+        inst = next(i.install for i in report.installs if i.install.name == target.name
+                    and i.install.namespace == target.namespace)
+        before_obj = clean_object(inst.ds)
+        before = _dump_yaml(before_obj)
+        after = _dump_yaml(clean_object(apply_to_daemonset(inst.ds, changes)))
+        label = f"daemonset/{target.namespace}/{target.name}"
+    elif target.kind == "ConfigMap":
+        cm = snapshot.configmap(target.namespace, target.name)
+        before = str(((cm or {}).get("data") or {}).get(target.key, ""))
+        after = apply_to_json(before, changes)
+        label = f"configmap/{target.namespace}/{target.name}/{target.key}"
+    else:
+        files = snapshot.node_files.get(target.node)
+        text = files.read(target.path) if files else None
+        if text is None:
+            return f"{target}: its content is not in the snapshot, so no diff can be shown"
+        before, after = text, apply_to_json(text, changes)
+        label = f"node/{target.node}{target.path}"
+    return TargetPlan(target, tuple(changes), before, after, unified_diff(before, after, label), _restart(target, report))
+
+
+def build_plan(report: Report, snapshot: Snapshot, node: str | None = None) -> FixPlan:
+    """The plan that fixes what the report found; with `node`, only that node's files."""
+    findings = [f for f in report.findings if node is None or not f.nodes or node in f.nodes]
+    by_target, conflicts = collect_changes(findings)
+    items: list[TargetPlan] = []
+    manual: list[str] = []
+    held_back: list[str] = []
+    for target, changes in by_target.items():
+        if node is not None and target.cluster_wide:
+            held_back.append(f"{target}: " + ", ".join(f"{c.key}={c.value}" for c in changes))
+            continue
+        if node is not None and target.node != node:
+            continue
+        rendered = _render(target, changes, snapshot, report)
+        if isinstance(rendered, str):
+            manual.append(rendered)
+        else:
+            items.append(rendered)
+    for f in findings:
+        if not f.changes and f.severity >= 2 and f.code not in ("M201", "M900"):
+            manual.append(f"{f.code} {f.message}" + (f" -> {f.remediation}" if f.remediation else ""))
+    return FixPlan(tuple(items), tuple(conflicts), tuple(dict.fromkeys(manual)), tuple(held_back))
