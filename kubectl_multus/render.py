@@ -52,24 +52,45 @@ def change_data(ch: Change) -> dict[str, Any]:
 
 def finding_data(f: Finding) -> dict[str, Any]:
     return {
-        "code": f.code, "severity": str(f.severity), "title": f.title, "message": f.message,
-        "nodes": list(f.nodes), "object": f.object, "field": f.field, "current": f.current,
-        "expected": f.expected, "evidence": list(f.evidence), "remediation": f.remediation,
+        "code": f.code,
+        "severity": str(f.severity),
+        "title": f.title,
+        "message": f.message,
+        "nodes": list(f.nodes),
+        "object": f.object,
+        "field": f.field,
+        "current": f.current,
+        "expected": f.expected,
+        "evidence": list(f.evidence),
+        "remediation": f.remediation,
         "changes": [change_data(c) for c in f.changes],
     }
 
 
 def row_data(r: PathRow) -> dict[str, Any]:
     return {
-        "setting": r.setting, "world": r.world, "configured": r.configured, "default": r.is_default,
-        "resolvesTo": r.resolves_to, "hostPath": r.host_path, "expected": r.expected, "exists": r.exists, "ok": r.ok,
+        "setting": r.setting,
+        "world": r.world,
+        "configured": r.configured,
+        "default": r.is_default,
+        "resolvesTo": r.resolves_to,
+        "hostPath": r.host_path,
+        "expected": r.expected,
+        "exists": r.exists,
+        "ok": r.ok,
     }
 
 
 def node_data(n: NodeReport, rows: bool) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "name": n.name, "distribution": n.distribution, "cniConfDir": n.conf_dir, "cniBinDir": n.bin_dir,
-        "dirsSource": n.dirs_source, "pod": dict(n.pod) or None, "files": n.files, "daemonConfig": n.daemon_config,
+        "name": n.name,
+        "distribution": n.distribution,
+        "cniConfDir": n.conf_dir,
+        "cniBinDir": n.bin_dir,
+        "dirsSource": n.dirs_source,
+        "pod": dict(n.pod) or None,
+        "files": n.files,
+        "daemonConfig": n.daemon_config,
     }
     if rows:
         out["paths"] = [row_data(r) for r in n.rows]
@@ -78,12 +99,22 @@ def node_data(n: NodeReport, rows: bool) -> dict[str, Any]:
 
 def report_data(report: Report, status: int, rows: bool = False) -> dict[str, Any]:
     return {
-        "apiVersion": SCHEMA, "kind": "PathReport" if rows else "Diagnosis", "source": report.source,
-        "status": "healthy" if report.healthy else "problems", "exitCode": status,
+        "apiVersion": SCHEMA,
+        "kind": "PathReport" if rows else "Diagnosis",
+        "source": report.source,
+        "status": "healthy" if report.healthy else "problems",
+        "exitCode": status,
         "installs": [
-            {"namespace": i.install.namespace, "name": i.install.name, "mode": i.install.mode,
-             "entrypoint": i.install.entrypoint, "container": i.install.container_name, "image": i.install.image,
-             "version": i.install.version, "nodes": [node_data(n, rows) for n in i.nodes]}
+            {
+                "namespace": i.install.namespace,
+                "name": i.install.name,
+                "mode": i.install.mode,
+                "entrypoint": i.install.entrypoint,
+                "container": i.install.container_name,
+                "image": i.install.image,
+                "version": i.install.version,
+                "nodes": [node_data(n, rows) for n in i.nodes],
+            }
             for i in report.installs
         ],
         "findings": [finding_data(f) for f in report.findings],
@@ -92,13 +123,23 @@ def report_data(report: Report, status: int, rows: bool = False) -> dict[str, An
 
 def plan_data(plan: FixPlan, report: Report, status: int) -> dict[str, Any]:
     return {
-        "apiVersion": SCHEMA, "kind": "FixPlan", "source": report.source, "exitCode": status,
+        "apiVersion": SCHEMA,
+        "kind": "FixPlan",
+        "source": report.source,
+        "exitCode": status,
         "targets": [
-            {"target": change_data(item.changes[0])["target"], "restart": item.restart,
-             "changes": [change_data(c) for c in item.changes], "diff": item.diff, "after": item.after}
+            {
+                "target": change_data(item.changes[0])["target"],
+                "restart": item.restart,
+                "changes": [change_data(c) for c in item.changes],
+                "diff": item.diff,
+                "after": item.after,
+            }
             for item in plan.items
         ],
-        "conflicts": list(plan.conflicts), "manual": list(plan.manual), "heldBack": list(plan.held_back),
+        "conflicts": list(plan.conflicts),
+        "manual": list(plan.manual),
+        "heldBack": list(plan.held_back),
     }
 
 
@@ -134,24 +175,26 @@ def install_header(report: Report) -> list[str]:
     for i in report.installs:
         inst = i.install
         lines.append(
-            f"Multus: {inst.ref}, {inst.mode} ({inst.entrypoint}), container {inst.container_name}, "
-            f"image {inst.image}"
+            f"Multus: {inst.ref}, {inst.mode} ({inst.entrypoint}), container {inst.container_name}, image {inst.image}"
         )
-        rows = [
-            [n.name, n.distribution, n.conf_dir, n.bin_dir, _pod_text(n.pod), n.files] for n in i.nodes
-        ]
+        rows = [[n.name, n.distribution, n.conf_dir, n.bin_dir, _pod_text(n.pod), n.files] for n in i.nodes]
         lines += ["", table(rows, ["NODE", "DISTRIBUTION", "CNI CONF DIR", "CNI BIN DIR", "MULTUS POD", "NODE FILES"])]
     return lines
 
 
 def diagnosis_text(report: Report, color: bool, wide: bool = False) -> str:
     nodes = sum(len(i.nodes) for i in report.installs)
-    lines = install_header(report) + [""]
+    lines = [*install_header(report), ""]
     if not report.findings:
         return "\n".join([*lines, "No problems found."]) + "\n"
     rows = [
-        [_paint(str(f.severity), COLORS[f.severity], color), f.code, _nodes_label(f.nodes, nodes),
-         f.field or f.object, f.title]
+        [
+            _paint(str(f.severity), COLORS[f.severity], color),
+            f.code,
+            _nodes_label(f.nodes, nodes),
+            f.field or f.object,
+            f.title,
+        ]
         for f in report.findings
     ]
     lines += [table(rows, ["SEVERITY", "CODE", "NODES", "WHERE", "PROBLEM"]), ""]
@@ -208,7 +251,9 @@ def paths_text(report: Report, node: str | None, color: bool) -> str:
                 lines.append(f"daemon config: {n.daemon_config}")
             rows = []
             for r in n.rows:
-                configured = "-" if r.configured is None else (f"{r.configured} (default)" if r.is_default else r.configured)
+                configured = (
+                    "-" if r.configured is None else (f"{r.configured} (default)" if r.is_default else r.configured)
+                )
                 mark = "ok" if r.ok else _paint("WRONG", COLORS[Severity.ERROR], color)
                 rows.append([r.setting, r.world, configured, r.resolves_to, r.expected or "-", _exists(r.exists), mark])
             if rows:
@@ -226,8 +271,10 @@ def plan_text(plan: FixPlan, color: bool) -> str:
         lines.append(f"# {item.target}")
         lines.append(f"# restart: {item.restart}")
         for ch in item.changes:
-            lines.append(f"#   {ch.key}: {ch.current if ch.current is not None else '(not set)'} -> "
-                         f"{ch.value if ch.value is not None else '(remove)'}")
+            lines.append(
+                f"#   {ch.key}: {ch.current if ch.current is not None else '(not set)'} -> "
+                f"{ch.value if ch.value is not None else '(remove)'}"
+            )
         for line in item.diff.splitlines():
             code = "32" if line.startswith("+") else "31" if line.startswith("-") else ""
             lines.append(_paint(line, code, color) if code and not line.startswith(("+++", "---")) else line)

@@ -28,16 +28,27 @@ PLUGINS = ("bridge", "host-local", "loopback", "portmap", "flannel", "macvlan", 
 
 # distribution -> (kubelet version, providerID prefix, labels, conf dir, bin dir, runtime)
 DISTROS: dict[str, dict[str, Any]] = {
-    "k3s": {"kubelet": "v1.30.4+k3s1", "provider": "k3s://", "conf": "/var/lib/rancher/k3s/agent/etc/cni/net.d",
-            "bin": "/var/lib/rancher/k3s/data/cni"},
+    "k3s": {
+        "kubelet": "v1.30.4+k3s1",
+        "provider": "k3s://",
+        "conf": "/var/lib/rancher/k3s/agent/etc/cni/net.d",
+        "bin": "/var/lib/rancher/k3s/data/cni",
+    },
     "rke2": {"kubelet": "v1.33.5+rke2r1", "provider": "rke2://", "conf": "/etc/cni/net.d", "bin": "/opt/cni/bin"},
-    "kubeadm": {"kubelet": "v1.31.2", "labels": {"node-role.kubernetes.io/control-plane": ""},
-                "conf": "/etc/cni/net.d", "bin": "/opt/cni/bin"},
+    "kubeadm": {
+        "kubelet": "v1.31.2",
+        "labels": {"node-role.kubernetes.io/control-plane": ""},
+        "conf": "/etc/cni/net.d",
+        "bin": "/opt/cni/bin",
+    },
     "kind": {"kubelet": "v1.31.2", "provider": "kind://docker/kind/", "conf": "/etc/cni/net.d", "bin": "/opt/cni/bin"},
     "crio": {"kubelet": "v1.31.2", "runtime": "cri-o://1.31.1", "conf": "/etc/cni/net.d", "bin": "/usr/libexec/cni"},
-    "microk8s": {"kubelet": "v1.31.2", "labels": {"microk8s.io/cluster": "true"},
-                 "conf": "/var/snap/microk8s/current/args/cni-network",
-                 "bin": "/var/snap/microk8s/current/opt/cni/bin"},
+    "microk8s": {
+        "kubelet": "v1.31.2",
+        "labels": {"microk8s.io/cluster": "true"},
+        "conf": "/var/snap/microk8s/current/args/cni-network",
+        "bin": "/var/snap/microk8s/current/opt/cni/bin",
+    },
 }
 
 
@@ -46,10 +57,17 @@ def node(name: str, distro: str) -> dict[str, Any]:
     labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", **d.get("labels", {})}
     spec = {"providerID": d["provider"] + name} if "provider" in d else {}
     return {
-        "apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": labels}, "spec": spec,
-        "status": {"nodeInfo": {"kubeletVersion": d["kubelet"],
-                                "containerRuntimeVersion": d.get("runtime", "containerd://1.7.22")},
-                   "conditions": [{"type": "Ready", "status": "True"}]},
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name, "labels": labels},
+        "spec": spec,
+        "status": {
+            "nodeInfo": {
+                "kubeletVersion": d["kubelet"],
+                "containerRuntimeVersion": d.get("runtime", "containerd://1.7.22"),
+            },
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
     }
 
 
@@ -76,8 +94,9 @@ def distro_files(distro: str) -> dict[str, str | None]:
     return files
 
 
-def pod(ds: Mapping[str, Any], node_name: str, *, running: bool = True, exit_code: int = 0,
-        restarts: int = 5) -> dict[str, Any]:
+def pod(
+    ds: Mapping[str, Any], node_name: str, *, running: bool = True, exit_code: int = 0, restarts: int = 5
+) -> dict[str, Any]:
     meta = ds["metadata"]
     spec = ds["spec"]["template"]["spec"]
     main = spec["containers"][0]["name"]
@@ -87,15 +106,23 @@ def pod(ds: Mapping[str, Any], node_name: str, *, running: bool = True, exit_cod
         phase = "Running"
     else:
         reason = "Completed" if exit_code == 0 else "Error"
-        status = {"name": main, "ready": False, "restartCount": restarts,
-                  "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-                  "lastState": {"terminated": {"exitCode": exit_code, "reason": reason}}}
+        status = {
+            "name": main,
+            "ready": False,
+            "restartCount": restarts,
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+            "lastState": {"terminated": {"exitCode": exit_code, "reason": reason}},
+        }
         phase = "Running"
     return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": f"{meta['name']}-{node_name}", "namespace": meta.get("namespace", "default"),
-                     "labels": dict(ds["spec"]["selector"]["matchLabels"]),
-                     "ownerReferences": [{"kind": "DaemonSet", "name": meta["name"], "apiVersion": "apps/v1"}]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"{meta['name']}-{node_name}",
+            "namespace": meta.get("namespace", "default"),
+            "labels": dict(ds["spec"]["selector"]["matchLabels"]),
+            "ownerReferences": [{"kind": "DaemonSet", "name": meta["name"], "apiVersion": "apps/v1"}],
+        },
         "spec": {**spec, "nodeName": node_name},
         "status": {"phase": phase, "containerStatuses": [status]},
     }

@@ -1,11 +1,11 @@
 """Read a dump directory into a Snapshot. The layout is documented in docs/dump-format.md.
 
-    DIR/objects/**.yaml|.yml|.json    Kubernetes objects, single, `List`, or multi-document
-    DIR/logs/<ns>/<pod>/<container>.log            current container log
-    DIR/logs/<ns>/<pod>/<container>.previous.log   log of the previous run
-    DIR/nodes/<node>/<host path>      copies of node files
-    DIR/nodes/<node>/.captured        optional: the host dirs that were copied, one per line
-    DIR/nodes/<node>/.unreadable      optional: why the node's files could not be read
+DIR/objects/**.yaml|.yml|.json    Kubernetes objects, single, `List`, or multi-document
+DIR/logs/<ns>/<pod>/<container>.log            current container log
+DIR/logs/<ns>/<pod>/<container>.previous.log   log of the previous run
+DIR/nodes/<node>/<host path>      copies of node files
+DIR/nodes/<node>/.captured        optional: the host dirs that were copied, one per line
+DIR/nodes/<node>/.unreadable      optional: why the node's files could not be read
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def read_node_files(node_dir: Path) -> NodeFiles:
                         content = None
                 entries[host] = Entry("file", content)
     captured = node_dir / ".captured"
-    roots = ("/",)
+    roots: tuple[str, ...] = ("/",)
     if captured.is_file():
         roots = tuple(line.strip() for line in captured.read_text().splitlines() if line.strip().startswith("/"))
     return NodeFiles(entries, roots)

@@ -99,11 +99,21 @@ def read_daemon_config(snapshot: Snapshot, inst: Install, files: NodeFiles | Non
             exists = files.exists(loc.host_path or "")
             if exists is None:
                 return DaemonConfig(loc, where, None, None, None)
-            return DaemonConfig(loc, where, None, None, f"{where} does not exist on the node" if not exists else
-                                f"{where} could not be read")
+            return DaemonConfig(
+                loc,
+                where,
+                None,
+                None,
+                f"{where} does not exist on the node" if not exists else f"{where} could not be read",
+            )
     else:
-        return DaemonConfig(loc, f"{path} in the container", None, None,
-                            f"{path} is under no volume mount: open {path}: no such file or directory")
+        return DaemonConfig(
+            loc,
+            f"{path} in the container",
+            None,
+            None,
+            f"{path} is under no volume mount: open {path}: no such file or directory",
+        )
     data, error = parse_json_object(text)
     return DaemonConfig(loc, where, text, data, error and f"{where}: {error}")
 
@@ -117,14 +127,20 @@ def _multus_conf(ctx: Context, pod_ok: bool | None, auto: bool) -> list[Finding]
     out: list[Finding] = []
     if not names:
         if auto and pod_ok:
-            out.append(Finding(
-                "M203", Severity.WARNING,
-                f"there is no 00-multus.conf or 00-multus.conflist in the runtime's conf dir {ctx.dirs.conf_dir}: "
-                "pods start without Multus",
-                object=ctx.install.ref, field="00-multus.conf",
-                evidence=(f"host {ctx.dirs.conf_dir}: {', '.join(files.listdir(ctx.dirs.conf_dir) or []) or 'empty'}",),
-                remediation="fix the conf dir findings, then restart the Multus pod",
-            ))
+            out.append(
+                Finding(
+                    "M203",
+                    Severity.WARNING,
+                    f"there is no 00-multus.conf or 00-multus.conflist in the runtime's conf dir {ctx.dirs.conf_dir}: "
+                    "pods start without Multus",
+                    object=ctx.install.ref,
+                    field="00-multus.conf",
+                    evidence=(
+                        f"host {ctx.dirs.conf_dir}: {', '.join(files.listdir(ctx.dirs.conf_dir) or []) or 'empty'}",
+                    ),
+                    remediation="fix the conf dir findings, then restart the Multus pod",
+                )
+            )
         return out
     for name in names:
         path = f"{ctx.dirs.conf_dir}/{name}"
@@ -132,22 +148,29 @@ def _multus_conf(ctx: Context, pod_ok: bool | None, auto: bool) -> list[Finding]
         data, _ = parse_json_object(text) if text else (None, None)
         if not data:
             continue
-        plugins = data.get("plugins") if isinstance(data.get("plugins"), list) else [data]
+        raw = data.get("plugins")
+        plugins: list[Any] = raw if isinstance(raw, list) else [data]
         kubeconfig = next((p.get("kubeconfig") for p in plugins if isinstance(p, dict) and p.get("kubeconfig")), None)
         if ctx.install.mode != "thin" or not kubeconfig or files.exists(str(kubeconfig)) is not False:
             continue
         setting = ctx.settings["--multus-kubeconfig-file-host"]
         expected = f"{ctx.dirs.conf_dir}/{KUBECONFIG_IN_CONF_DIR}"
         change = Change(ctx.config_target, setting.fix_key, expected, setting.value, ctx.install.container_name)
-        out.append(Finding(
-            "M204", Severity.ERROR,
-            f"host {path} tells the multus binary to read kubeconfig {kubeconfig}, which does not exist on the node: "
-            "every pod's network setup fails",
-            object=f"node file {path}", field="kubeconfig", current=str(kubeconfig), expected=expected,
-            evidence=(f"the entrypoint wrote the kubeconfig to {expected}",),
-            remediation=f"set --multus-kubeconfig-file-host={expected}; the entrypoint rewrites {name}",
-            changes=(change,),
-        ))
+        out.append(
+            Finding(
+                "M204",
+                Severity.ERROR,
+                f"host {path} tells the multus binary to read kubeconfig {kubeconfig}, which does not exist on the node: "
+                "every pod's network setup fails",
+                object=f"node file {path}",
+                field="kubeconfig",
+                current=str(kubeconfig),
+                expected=expected,
+                evidence=(f"the entrypoint wrote the kubeconfig to {expected}",),
+                remediation=f"set --multus-kubeconfig-file-host={expected}; the entrypoint rewrites {name}",
+                changes=(change,),
+            )
+        )
     return out
 
 
@@ -160,13 +183,18 @@ def _attach_logs(
     for hit in hits:
         evidence = f"log ({hit.container}{', previous' if hit.previous else ''}): {hit.line}"
         if hit.mode not in ("any", inst.mode):
-            out.append(Finding(
-                "M002", Severity.WARNING,
-                f"the logs on node {node} come from the {hit.mode} Multus, but the DaemonSet runs the {inst.mode} "
-                f"entrypoint {inst.entrypoint}: the running image or command is not what the manifest says",
-                object=inst.ref, field=f"container {inst.container_name}", evidence=(evidence,),
-                remediation="check the image and command of the running pod against the DaemonSet",
-            ))
+            out.append(
+                Finding(
+                    "M002",
+                    Severity.WARNING,
+                    f"the logs on node {node} come from the {hit.mode} Multus, but the DaemonSet runs the {inst.mode} "
+                    f"entrypoint {inst.entrypoint}: the running image or command is not what the manifest says",
+                    object=inst.ref,
+                    field=f"container {inst.container_name}",
+                    evidence=(evidence,),
+                    remediation="check the image and command of the running pod against the DaemonSet",
+                )
+            )
             continue
         idx = next((i for i, f in enumerate(out) if hit.setting and f.field.endswith(hit.setting)), None)
         vol = volumes.get(hit.setting)
@@ -175,16 +203,25 @@ def _attach_logs(
         if idx is not None:
             out[idx] = replace(out[idx], evidence=(*out[idx].evidence, evidence))
         else:
-            out.append(Finding(
-                "M202", Severity.ERROR, f"Multus reports a startup error: {hit.line}",
-                object=inst.ref, field=f"{'arg ' if hit.setting.startswith('-') else 'daemon-config '}{hit.setting}"
-                if hit.setting else "", evidence=(evidence,),
-                remediation=f"check {hit.setting} ({hit.detail})" if hit.setting else "see the message",
-            ))
+            out.append(
+                Finding(
+                    "M202",
+                    Severity.ERROR,
+                    f"Multus reports a startup error: {hit.line}",
+                    object=inst.ref,
+                    field=f"{'arg ' if hit.setting.startswith('-') else 'daemon-config '}{hit.setting}"
+                    if hit.setting
+                    else "",
+                    evidence=(evidence,),
+                    remediation=f"check {hit.setting} ({hit.detail})" if hit.setting else "see the message",
+                )
+            )
     return out
 
 
-def diagnose_node(snapshot: Snapshot, inst: Install, node_name: str, pod: Obj | None) -> tuple[NodeReport, list[Finding]]:
+def diagnose_node(
+    snapshot: Snapshot, inst: Install, node_name: str, pod: Obj | None
+) -> tuple[NodeReport, list[Finding]]:
     node = snapshot.node(node_name) or {"metadata": {"name": node_name}}
     files = snapshot.node_files.get(node_name)
     dirs: RuntimeDirs = runtime_dirs(node, files)
@@ -196,12 +233,18 @@ def diagnose_node(snapshot: Snapshot, inst: Install, node_name: str, pod: Obj | 
     else:
         dc = read_daemon_config(snapshot, inst, files)
         if dc.error:
-            findings.append(Finding(
-                "M003", Severity.ERROR, f"the thick daemon cannot load its config: {dc.error}",
-                object=dc.where, field=f"container {inst.container_name} -config", current=inst.daemon_config_path,
-                evidence=("multus-daemon exits 1: failed to load the CNI server configuration",),
-                remediation="restore the daemon config (upstream: ConfigMap multus-daemon-config, key daemon-config.json)",
-            ))
+            findings.append(
+                Finding(
+                    "M003",
+                    Severity.ERROR,
+                    f"the thick daemon cannot load its config: {dc.error}",
+                    object=dc.where,
+                    field=f"container {inst.container_name} -config",
+                    current=inst.daemon_config_path,
+                    evidence=("multus-daemon exits 1: failed to load the CNI server configuration",),
+                    remediation="restore the daemon config (upstream: ConfigMap multus-daemon-config, key daemon-config.json)",
+                )
+            )
         if dc.data is not None:
             settings = thick_settings(dc.data)
     by_name = {s.name: s for s in settings}
@@ -212,8 +255,11 @@ def diagnose_node(snapshot: Snapshot, inst: Install, node_name: str, pod: Obj | 
         chroot = bool(by_name.get("chrootDir") and by_name["chrootDir"].value)
         layout = correct(inst, dirs, files, conf, bin_, chroot)
         findings.extend(layout.findings)
-        target = daemon_config_target(inst, dc, node_name) if inst.mode == "thick" else daemon_config_target(
-            inst, None, node_name)
+        target = (
+            daemon_config_target(inst, dc, node_name)
+            if inst.mode == "thick"
+            else daemon_config_target(inst, None, node_name)
+        )
         ctx = Context(inst, layout, dirs, files, node_name, target, by_name)
         setting_rows, setting_findings = check_settings(ctx)
         rows.extend(setting_rows)
@@ -221,7 +267,7 @@ def diagnose_node(snapshot: Snapshot, inst: Install, node_name: str, pod: Obj | 
         findings.extend(stray_configs(ctx))
         summary = pod_summary(pod, inst.container_name) if pod is not None else None
         pod_ok = None if summary is None else summary["phase"] == "Running" and summary["ready"]
-        auto = (by_name.get("--multus-conf-file") or by_name.get("multusConfigFile"))
+        auto = by_name.get("--multus-conf-file") or by_name.get("multusConfigFile")
         findings.extend(_multus_conf(ctx, pod_ok, auto is None or auto.effective == "auto"))
     findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))
     volumes = {}
@@ -232,22 +278,37 @@ def diagnose_node(snapshot: Snapshot, inst: Install, node_name: str, pod: Obj | 
     findings = _attach_logs(findings, log_hits(snapshot, inst, pod), inst, node_name, volumes)
     if node_name in snapshot.node_errors:
         files_state = f"unreadable: {snapshot.node_errors[node_name]}"
-        findings.append(Finding(
-            "M900", Severity.WARNING, f"node {node_name} could not be inspected: {snapshot.node_errors[node_name]}",
-            object=f"Node {node_name}", remediation="existence checks were skipped on this node",
-        ))
+        findings.append(
+            Finding(
+                "M900",
+                Severity.WARNING,
+                f"node {node_name} could not be inspected: {snapshot.node_errors[node_name]}",
+                object=f"Node {node_name}",
+                remediation="existence checks were skipped on this node",
+            )
+        )
     elif files is None:
         files_state = "not captured"
-        findings.append(Finding(
-            "M901", Severity.INFO, "the node's files are not in the snapshot: existence checks skipped",
-            object=f"Node {node_name}",
-        ))
+        findings.append(
+            Finding(
+                "M901",
+                Severity.INFO,
+                "the node's files are not in the snapshot: existence checks skipped",
+                object=f"Node {node_name}",
+            )
+        )
     else:
         files_state = "checked"
     report = NodeReport(
-        node_name, dirs.distro.name, dirs.conf_dir, dirs.bin_dir, dirs.source,
-        pod_summary(pod, inst.container_name) if snapshot.pods else {}, files_state,
-        dc.where if dc else None, tuple(rows),
+        node_name,
+        dirs.distro.name,
+        dirs.conf_dir,
+        dirs.bin_dir,
+        dirs.source,
+        pod_summary(pod, inst.container_name) if snapshot.pods else {},
+        files_state,
+        dc.where if dc else None,
+        tuple(rows),
     )
     return report, [f.with_nodes((node_name,)) for f in findings]
 
@@ -273,10 +334,15 @@ def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
     findings: list[Finding] = []
     if len(installs) > 1:
         refs = ", ".join(i.ref for i in installs)
-        findings.append(Finding(
-            "M001", Severity.WARNING, f"{len(installs)} Multus installs: {refs}", evidence=tuple(i.ref for i in installs),
-            remediation="keep one; each rewrites 00-multus.conf on every node it runs on",
-        ))
+        findings.append(
+            Finding(
+                "M001",
+                Severity.WARNING,
+                f"{len(installs)} Multus installs: {refs}",
+                evidence=tuple(i.ref for i in installs),
+                remediation="keep one; each rewrites 00-multus.conf on every node it runs on",
+            )
+        )
     reports = []
     for inst in installs:
         pods = pods_of(snapshot, inst)
@@ -287,11 +353,16 @@ def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
                 f"no nodes to check for {inst.ref}: the snapshot holds no Node objects (add `kubectl get nodes -o yaml`)"
             )
         for conflict in inst.conflicts:
-            findings.append(Finding(
-                "M002", Severity.WARNING, f"{inst.ref} mixes thin and thick: {conflict}", object=inst.ref,
-                field=f"container {inst.container_name}",
-                remediation="deploy one mode's manifest unchanged: thin (/thin_entrypoint) or thick (multus-daemon)",
-            ))
+            findings.append(
+                Finding(
+                    "M002",
+                    Severity.WARNING,
+                    f"{inst.ref} mixes thin and thick: {conflict}",
+                    object=inst.ref,
+                    field=f"container {inst.container_name}",
+                    remediation="deploy one mode's manifest unchanged: thin (/thin_entrypoint) or thick (multus-daemon)",
+                )
+            )
         findings.append(check_resources(inst))
         node_reports = []
         for name in names:
@@ -303,4 +374,3 @@ def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
     unknown = {f.code for f in merged} - set(CATALOGUE)
     assert not unknown, f"finding codes missing from the catalogue: {unknown}"
     return Report(snapshot.source, tuple(reports), tuple(merged))
-

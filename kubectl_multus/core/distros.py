@@ -30,7 +30,9 @@ class Distro:
 
 def k3s(data_dir: str = K3S_DATA_DIR, flannel: bool = True) -> Distro:
     if not flannel:  # k3s renders no cni section without flannel: containerd defaults apply
-        return Distro("k3s", "/etc/cni/net.d", "/opt/cni/bin", (f"{data_dir}/agent/etc/containerd/config.toml",), data_dir)
+        return Distro(
+            "k3s", "/etc/cni/net.d", "/opt/cni/bin", (f"{data_dir}/agent/etc/containerd/config.toml",), data_dir
+        )
     return Distro(
         "k3s",
         f"{data_dir}/agent/etc/cni/net.d",
@@ -43,11 +45,17 @@ def k3s(data_dir: str = K3S_DATA_DIR, flannel: bool = True) -> Distro:
 TABLE: dict[str, Distro] = {
     "k3s": k3s(),
     "rke2": Distro(
-        "rke2", "/etc/cni/net.d", "/opt/cni/bin", ("/var/lib/rancher/rke2/agent/etc/containerd/config.toml",),
+        "rke2",
+        "/etc/cni/net.d",
+        "/opt/cni/bin",
+        ("/var/lib/rancher/rke2/agent/etc/containerd/config.toml",),
         "/var/lib/rancher/rke2",
     ),
     "microk8s": Distro(
-        "microk8s", f"{MICROK8S}/args/cni-network", f"{MICROK8S}/opt/cni/bin", (f"{MICROK8S}/args/containerd-template.toml",)
+        "microk8s",
+        f"{MICROK8S}/args/cni-network",
+        f"{MICROK8S}/opt/cni/bin",
+        (f"{MICROK8S}/args/containerd-template.toml",),
     ),
     "openshift": Distro("openshift", "/etc/kubernetes/cni/net.d", "/var/lib/cni/bin", ("/etc/crio/crio.conf",)),
     "gke": Distro("gke", "/etc/cni/net.d", "/home/kubernetes/bin", ("/etc/containerd/config.toml",)),
@@ -133,7 +141,7 @@ def detect(node: Mapping[str, Any]) -> tuple[Distro, str, bool]:
 
 
 _TOML_KEY = re.compile(r'^\s*(conf_dir|bin_dir|network_dir)\s*=\s*"([^"]+)"', re.M)
-_TOML_LIST = re.compile(r'^\s*(bin_dirs|plugin_dirs)\s*=\s*\[([^\]]*)\]', re.M)
+_TOML_LIST = re.compile(r"^\s*(bin_dirs|plugin_dirs)\s*=\s*\[([^\]]*)\]", re.M)
 
 
 def runtime_config_dirs(text: str, distro: Distro) -> tuple[str | None, str | None]:
@@ -151,9 +159,9 @@ def runtime_config_dirs(text: str, distro: Distro) -> tuple[str | None, str | No
     subst = {"${SNAP_DATA}": MICROK8S, "$SNAP_DATA": MICROK8S}
     if distro.data_dir:
         subst["{{ .NodeConfig.AgentConfig.CNIConfDir }}"] = f"{distro.data_dir}/agent/etc/cni/net.d"
-    out = []
+    out: list[str | None] = []
     for value in (conf, bins):
-        if value is None or "{{" in value and not any(k in value for k in subst):
+        if value is None or ("{{" in value and not any(k in value for k in subst)):
             out.append(None)
             continue
         for k, v in subst.items():

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import IntEnum
+from typing import Any
 
 
 class Severity(IntEnum):
@@ -69,7 +70,7 @@ class Finding:
     def title(self) -> str:
         return CATALOGUE[self.code].title
 
-    def merge_key(self) -> tuple[object, ...]:
+    def merge_key(self) -> tuple[Any, ...]:
         return (self.code, self.object, self.field, self.current, self.expected, self.message, self.changes)
 
     def with_nodes(self, nodes: tuple[str, ...]) -> Finding:
@@ -88,81 +89,185 @@ class Code:
 CATALOGUE: dict[str, Code] = {
     c.code: c
     for c in [
-        Code("M001", Severity.WARNING, "several Multus installs",
-             "more than one DaemonSet runs Multus", "remove all but one; two Multus installs fight over 00-multus.conf"),
-        Code("M002", Severity.WARNING, "thin and thick mixed",
-             "the command, image, args and daemon config disagree on thin or thick mode",
-             "use the manifest of one mode: thin runs /thin_entrypoint, thick runs multus-daemon"),
-        Code("M003", Severity.ERROR, "daemon config unreadable",
-             "the thick daemon config (ConfigMap key or node file) exists and is valid JSON",
-             "restore the file or ConfigMap key the daemon reads with -config"),
-        Code("M101", Severity.ERROR, "container path under no mount",
-             "a setting read inside the container names a path that no volume mount provides",
-             "point it at the mountPath of the volume that holds the host directory"),
-        Code("M102", Severity.ERROR, "host path where a container path belongs",
-             "a setting read inside the container holds a host path",
-             "use the container path: the volume's mountPath, not its hostPath"),
-        Code("M103", Severity.ERROR, "prefix applied twice",
-             "a configured path repeats a run of segments (a pod or distribution prefix applied twice)",
-             "use the path with the prefix once, in the world the setting lives in"),
-        Code("M104", Severity.ERROR, "container path where a host path belongs",
-             "a setting written into host files holds a path as the container sees it",
-             "use the host path: the volume's hostPath, not its mountPath"),
-        Code("M105", Severity.ERROR, "host setting does not match where the file is",
-             "a host path written into 00-multus.conf names a place other than where Multus puts the file",
-             "set it to the host path of the file Multus writes"),
-        Code("M106", Severity.ERROR, "thick binDir differs between pod and host",
-             "with chrootDir set, binDir must be mounted at the same path it has on the host, "
-             "and be the runtime's CNI bin dir",
-             "mount the CNI bin dir at its host path and set binDir to it"),
-        Code("M107", Severity.ERROR, "CNI conf dir volume is not the runtime's",
-             "the hostPath volume Multus uses for CNI configs is the directory the node's runtime reads",
-             "set the volume's hostPath to the runtime's CNI conf dir"),
-        Code("M108", Severity.ERROR, "CNI bin dir volume is not the runtime's",
-             "the hostPath volume Multus installs its binary into is the node's runtime CNI bin dir",
-             "set the volume's hostPath to the runtime's CNI bin dir"),
-        Code("M109", Severity.ERROR, "configured path does not exist on the node",
-             "a configured directory or file exists on the node (node files known)",
-             "create it, or point the setting at one that exists"),
-        Code("M110", Severity.ERROR, "no primary CNI config",
-             "the directory Multus takes the primary network from holds a *.conf or *.conflist",
-             "point the autoconfig dir at the directory the primary CNI writes to"),
-        Code("M111", Severity.ERROR, "shim socket not shared",
-             "the thick daemon's socketDir is the host directory the shim uses (daemonSocketDir)",
-             "set socketDir to the container path of the host's daemonSocketDir"),
-        Code("M112", Severity.ERROR, "readiness indicator file missing",
-             "the readiness indicator file exists (thick waits 45 s for it, then exits 1)",
-             "point it at the file the primary CNI writes, or remove the key"),
-        Code("M113", Severity.WARNING, "k3s bin dir pinned to one release",
-             "the CNI bin hostPath goes through k3s's versioned data/<hash> or data/current dir",
-             "use the stable /var/lib/rancher/k3s/data/cni (k3s releases from Oct 2024 on)"),
-        Code("M114", Severity.ERROR, "chrootDir is not the host root",
-             "the thick chrootDir resolves to the host's /", "mount hostPath / and point chrootDir at its mountPath"),
-        Code("M201", Severity.ERROR, "Multus pod not running",
-             "the Multus pod on each node is Running and Ready",
-             "see the findings above for the cause; the logs (kubectl logs --previous) hold the error"),
-        Code("M202", Severity.ERROR, "Multus startup error in logs",
-             "the Multus logs carry none of the startup errors of the thin entrypoint or thick daemon",
-             "fix the setting the message names"),
-        Code("M203", Severity.WARNING, "no Multus config on the node",
-             "00-multus.conf(list) exists in the runtime's CNI conf dir while Multus runs",
-             "without it pods start without Multus; fix the conf dir setting and restart Multus"),
-        Code("M204", Severity.ERROR, "00-multus.conf names a kubeconfig that is not there",
-             "the kubeconfig named in 00-multus.conf(list) exists on the host",
-             "set --multus-kubeconfig-file-host to the host path of <cni conf dir>/multus.d/multus.kubeconfig"),
-        Code("M205", Severity.ERROR, "Multus config written where the runtime does not look",
-             "a 00-multus.conf(list) lies in a directory that is not the runtime's conf dir",
-             "fix the conf dir setting; remove the stray file"),
-        Code("M301", Severity.INFO, "resources and QoS",
-             "memory limit and QoS class of the Multus pod (Burstable pods are evicted first)",
-             "set requests equal to limits on every container for Guaranteed QoS"),
-        Code("M900", Severity.WARNING, "node not checked",
-             "every node running Multus could be inspected", "see the reason; rerun when the node is reachable"),
-        Code("M901", Severity.INFO, "node files not captured",
-             "the snapshot holds the node's files", "capture them to check existence of configured paths"),
+        Code(
+            "M001",
+            Severity.WARNING,
+            "several Multus installs",
+            "more than one DaemonSet runs Multus",
+            "remove all but one; two Multus installs fight over 00-multus.conf",
+        ),
+        Code(
+            "M002",
+            Severity.WARNING,
+            "thin and thick mixed",
+            "the command, image, args and daemon config disagree on thin or thick mode",
+            "use the manifest of one mode: thin runs /thin_entrypoint, thick runs multus-daemon",
+        ),
+        Code(
+            "M003",
+            Severity.ERROR,
+            "daemon config unreadable",
+            "the thick daemon config (ConfigMap key or node file) exists and is valid JSON",
+            "restore the file or ConfigMap key the daemon reads with -config",
+        ),
+        Code(
+            "M101",
+            Severity.ERROR,
+            "container path under no mount",
+            "a setting read inside the container names a path that no volume mount provides",
+            "point it at the mountPath of the volume that holds the host directory",
+        ),
+        Code(
+            "M102",
+            Severity.ERROR,
+            "host path where a container path belongs",
+            "a setting read inside the container holds a host path",
+            "use the container path: the volume's mountPath, not its hostPath",
+        ),
+        Code(
+            "M103",
+            Severity.ERROR,
+            "prefix applied twice",
+            "a configured path repeats a run of segments (a pod or distribution prefix applied twice)",
+            "use the path with the prefix once, in the world the setting lives in",
+        ),
+        Code(
+            "M104",
+            Severity.ERROR,
+            "container path where a host path belongs",
+            "a setting written into host files holds a path as the container sees it",
+            "use the host path: the volume's hostPath, not its mountPath",
+        ),
+        Code(
+            "M105",
+            Severity.ERROR,
+            "host setting does not match where the file is",
+            "a host path written into 00-multus.conf names a place other than where Multus puts the file",
+            "set it to the host path of the file Multus writes",
+        ),
+        Code(
+            "M106",
+            Severity.ERROR,
+            "thick binDir differs between pod and host",
+            "with chrootDir set, binDir must be mounted at the same path it has on the host, "
+            "and be the runtime's CNI bin dir",
+            "mount the CNI bin dir at its host path and set binDir to it",
+        ),
+        Code(
+            "M107",
+            Severity.ERROR,
+            "CNI conf dir volume is not the runtime's",
+            "the hostPath volume Multus uses for CNI configs is the directory the node's runtime reads",
+            "set the volume's hostPath to the runtime's CNI conf dir",
+        ),
+        Code(
+            "M108",
+            Severity.ERROR,
+            "CNI bin dir volume is not the runtime's",
+            "the hostPath volume Multus installs its binary into is the node's runtime CNI bin dir",
+            "set the volume's hostPath to the runtime's CNI bin dir",
+        ),
+        Code(
+            "M109",
+            Severity.ERROR,
+            "configured path does not exist on the node",
+            "a configured directory or file exists on the node (node files known)",
+            "create it, or point the setting at one that exists",
+        ),
+        Code(
+            "M110",
+            Severity.ERROR,
+            "no primary CNI config",
+            "the directory Multus takes the primary network from holds a *.conf or *.conflist",
+            "point the autoconfig dir at the directory the primary CNI writes to",
+        ),
+        Code(
+            "M111",
+            Severity.ERROR,
+            "shim socket not shared",
+            "the thick daemon's socketDir is the host directory the shim uses (daemonSocketDir)",
+            "set socketDir to the container path of the host's daemonSocketDir",
+        ),
+        Code(
+            "M112",
+            Severity.ERROR,
+            "readiness indicator file missing",
+            "the readiness indicator file exists (thick waits 45 s for it, then exits 1)",
+            "point it at the file the primary CNI writes, or remove the key",
+        ),
+        Code(
+            "M113",
+            Severity.WARNING,
+            "k3s bin dir pinned to one release",
+            "the CNI bin hostPath goes through k3s's versioned data/<hash> or data/current dir",
+            "use the stable /var/lib/rancher/k3s/data/cni (k3s releases from Oct 2024 on)",
+        ),
+        Code(
+            "M114",
+            Severity.ERROR,
+            "chrootDir is not the host root",
+            "the thick chrootDir resolves to the host's /",
+            "mount hostPath / and point chrootDir at its mountPath",
+        ),
+        Code(
+            "M201",
+            Severity.ERROR,
+            "Multus pod not running",
+            "the Multus pod on each node is Running and Ready",
+            "see the findings above for the cause; the logs (kubectl logs --previous) hold the error",
+        ),
+        Code(
+            "M202",
+            Severity.ERROR,
+            "Multus startup error in logs",
+            "the Multus logs carry none of the startup errors of the thin entrypoint or thick daemon",
+            "fix the setting the message names",
+        ),
+        Code(
+            "M203",
+            Severity.WARNING,
+            "no Multus config on the node",
+            "00-multus.conf(list) exists in the runtime's CNI conf dir while Multus runs",
+            "without it pods start without Multus; fix the conf dir setting and restart Multus",
+        ),
+        Code(
+            "M204",
+            Severity.ERROR,
+            "00-multus.conf names a kubeconfig that is not there",
+            "the kubeconfig named in 00-multus.conf(list) exists on the host",
+            "set --multus-kubeconfig-file-host to the host path of <cni conf dir>/multus.d/multus.kubeconfig",
+        ),
+        Code(
+            "M205",
+            Severity.ERROR,
+            "Multus config written where the runtime does not look",
+            "a 00-multus.conf(list) lies in a directory that is not the runtime's conf dir",
+            "fix the conf dir setting; remove the stray file",
+        ),
+        Code(
+            "M301",
+            Severity.INFO,
+            "resources and QoS",
+            "memory limit and QoS class of the Multus pod (Burstable pods are evicted first)",
+            "set requests equal to limits on every container for Guaranteed QoS",
+        ),
+        Code(
+            "M900",
+            Severity.WARNING,
+            "node not checked",
+            "every node running Multus could be inspected",
+            "see the reason; rerun when the node is reachable",
+        ),
+        Code(
+            "M901",
+            Severity.INFO,
+            "node files not captured",
+            "the snapshot holds the node's files",
+            "capture them to check existence of configured paths",
+        ),
     ]
 }
 
 
-def sort_key(f: Finding) -> tuple[object, ...]:
+def sort_key(f: Finding) -> tuple[Any, ...]:
     return (-f.severity, f.code, f.object, f.field, f.nodes)

@@ -72,7 +72,7 @@ def apply_to_daemonset(ds: Mapping[str, Any], changes: Iterable[Change]) -> dict
 def _indent(text: str) -> int | None:
     for line in text.splitlines()[1:]:
         stripped = line.lstrip(" ")
-        if stripped and stripped[0] in "\"}":
+        if stripped and stripped[0] in '"}':
             return len(line) - len(stripped) or None
     return None
 

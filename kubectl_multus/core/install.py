@@ -190,7 +190,9 @@ def read_install(ds: Obj, main: Mapping[str, Any]) -> Install:
     conflicts: list[str] = []
     if THICK_MARKER in text:
         mode, entrypoint = "thick", next(w for w in words if THICK_MARKER in w)
-        if any(a.startswith(("--cni-conf-dir", "--multus-autoconfig-dir", "--multus-kubeconfig-file-host")) for a in words):
+        if any(
+            a.startswith(("--cni-conf-dir", "--multus-autoconfig-dir", "--multus-kubeconfig-file-host")) for a in words
+        ):
             conflicts.append("thin entrypoint flags passed to multus-daemon")
     elif any(m in text for m in THIN_MARKERS):
         mode, entrypoint = "thin", next(w for w in words if any(m in w for m in THIN_MARKERS))
@@ -201,7 +203,9 @@ def read_install(ds: Obj, main: Mapping[str, Any]) -> Install:
             conflicts.append("a daemon-config.json ConfigMap is mounted, which only thick reads")
     else:  # no command: the image's ENTRYPOINT decides
         thick = "thick" in image.rsplit("/", 1)[-1]
-        mode, entrypoint = ("thick", "multus-daemon (image entrypoint)") if thick else ("thin", "/thin_entrypoint (image entrypoint)")
+        mode, entrypoint = (
+            ("thick", "multus-daemon (image entrypoint)") if thick else ("thin", "/thin_entrypoint (image entrypoint)")
+        )
     args = tuple(words[1:]) if main.get("command") else tuple(words)
     inits = tuple((str(c.get("name")), MountTable.of(c, volumes)) for c in spec.get("initContainers") or [])
     return Install(ds, mode, entrypoint, main, MountTable.of(main, volumes), inits, args, tuple(conflicts))
@@ -244,4 +248,3 @@ def parse_json_object(text: str) -> tuple[Mapping[str, Any] | None, str | None]:
     if not isinstance(data, dict):
         return None, "invalid JSON: not an object"
     return data, None
-

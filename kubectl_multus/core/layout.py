@@ -7,6 +7,7 @@ thick `binDir`) must follow it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from kubectl_multus.core.distros import K3S_VERSIONED_BIN, RuntimeDirs
@@ -44,11 +45,12 @@ def conf_volume(inst: Install, conf_setting: str | None) -> Volume | None:
         if loc.kind == "host" and loc.mount and loc.mount.volume.host_path != "/":
             return loc.mount.volume
     vols = _host_volumes(inst.mounts)
-    for pick in (
+    picks: tuple[Callable[[Volume], bool], ...] = (
         lambda v: any(m.mount_path == "/host/etc/cni/net.d" for m in inst.mounts.by_volume(v.name)),
         lambda v: v.name == "cni",
         lambda v: (v.host_path or "").endswith(("/net.d", "/cni-network")),
-    ):
+    )
+    for pick in picks:
         found = next((v for v in vols if pick(v)), None)
         if found:
             return found
@@ -125,12 +127,17 @@ def correct(
                 evidence.append(made)
             findings.append(
                 Finding(
-                    "M107", Severity.ERROR,
+                    "M107",
+                    Severity.ERROR,
                     f"volume {cvol.name} mounts host {cvol.host_path}, but the node's runtime reads CNI configs from "
                     f"{dirs.conf_dir}: Multus reads and writes a directory nobody uses",
-                    object=inst.ref, field=f"volume {cvol.name} hostPath", current=cvol.host_path,
-                    expected=dirs.conf_dir, evidence=tuple(evidence),
-                    remediation=f"set volume {cvol.name} hostPath to {dirs.conf_dir}", changes=(ch,),
+                    object=inst.ref,
+                    field=f"volume {cvol.name} hostPath",
+                    current=cvol.host_path,
+                    expected=dirs.conf_dir,
+                    evidence=tuple(evidence),
+                    remediation=f"set volume {cvol.name} hostPath to {dirs.conf_dir}",
+                    changes=(ch,),
                 )
             )
 
@@ -141,13 +148,17 @@ def correct(
         if versioned and dirs.distro.name == "k3s":
             findings.append(
                 Finding(
-                    "M113", Severity.WARNING,
+                    "M113",
+                    Severity.WARNING,
                     f"volume {bvol.name} mounts {bvol.host_path}, a k3s directory that belongs to one release; "
                     "the runtime moves to a new one on upgrade and Multus's binary stays behind",
-                    object=inst.ref, field=f"volume {bvol.name} hostPath", current=bvol.host_path,
+                    object=inst.ref,
+                    field=f"volume {bvol.name} hostPath",
+                    current=bvol.host_path,
                     expected=dirs.bin_dir,
                     evidence=("a hostPath through a symlink is resolved once, when the pod starts",),
-                    remediation=f"set volume {bvol.name} hostPath to {dirs.bin_dir}", changes=(ch,),
+                    remediation=f"set volume {bvol.name} hostPath to {dirs.bin_dir}",
+                    changes=(ch,),
                 )
             )
         else:
@@ -157,22 +168,30 @@ def correct(
                 evidence.append(made)
             findings.append(
                 Finding(
-                    "M108", Severity.ERROR,
+                    "M108",
+                    Severity.ERROR,
                     f"volume {bvol.name} mounts host {bvol.host_path}, but the node's runtime looks for CNI binaries "
                     f"in {dirs.bin_dir}: the Multus binary is installed where it is never found",
-                    object=inst.ref, field=f"volume {bvol.name} hostPath", current=bvol.host_path,
-                    expected=dirs.bin_dir, evidence=tuple(evidence),
-                    remediation=f"set volume {bvol.name} hostPath to {dirs.bin_dir}", changes=(ch,),
+                    object=inst.ref,
+                    field=f"volume {bvol.name} hostPath",
+                    current=bvol.host_path,
+                    expected=dirs.bin_dir,
+                    evidence=tuple(evidence),
+                    remediation=f"set volume {bvol.name} hostPath to {dirs.bin_dir}",
+                    changes=(ch,),
                 )
             )
         changes.append(ch)
     elif bvol and bvol.host_path and K3S_VERSIONED_BIN.match(bvol.host_path) and dirs.distro.name == "k3s":
         findings.append(
             Finding(
-                "M113", Severity.INFO,
+                "M113",
+                Severity.INFO,
                 f"volume {bvol.name} mounts {bvol.host_path}, which changes with every k3s upgrade; this k3s has "
                 "no stable data/cni yet, so redeploy Multus after upgrades (or upgrade k3s)",
-                object=inst.ref, field=f"volume {bvol.name} hostPath", current=bvol.host_path,
+                object=inst.ref,
+                field=f"volume {bvol.name} hostPath",
+                current=bvol.host_path,
             )
         )
 
@@ -190,11 +209,14 @@ def correct(
             ch = Change(ds, f"ds.mount.{bvol.name}.mountPath", dirs.bin_dir, m.mount_path, inst.container_name)
             findings.append(
                 Finding(
-                    "M106", Severity.ERROR,
+                    "M106",
+                    Severity.ERROR,
                     f"the thick daemon runs delegate plugins chrooted to the host, so the CNI bin dir must be mounted "
                     f"at its host path {dirs.bin_dir}; volume {bvol.name} is mounted at {m.mount_path}",
-                    object=inst.ref, field=f"container {inst.container_name} mount {bvol.name} mountPath",
-                    current=m.mount_path, expected=dirs.bin_dir,
+                    object=inst.ref,
+                    field=f"container {inst.container_name} mount {bvol.name} mountPath",
+                    current=m.mount_path,
+                    expected=dirs.bin_dir,
                     evidence=("multus-daemon expects the cnibin path to be identical in pod and host",),
                     remediation=f"mount volume {bvol.name} at {dirs.bin_dir} in container {inst.container_name}",
                     changes=(ch,),

@@ -92,8 +92,10 @@ def _classify(ctx: Context, s: Setting, value: str, expected: str | None) -> tup
             f"({run} repeated); no volume mount provides {value}"
             + (f". The host directory {host} is seen in the container at {expected}" if expected else "")
         )
-    if s.value is not None and table.resolve(value).kind == "container" and (
-        ctx.layout.mounts.to_container(value) or norm(value) in (ctx.dirs.conf_dir, ctx.dirs.bin_dir)
+    if (
+        s.value is not None
+        and table.resolve(value).kind == "container"
+        and (ctx.layout.mounts.to_container(value) or norm(value) in (ctx.dirs.conf_dir, ctx.dirs.bin_dir))
     ):
         return "M102", (
             f"{s.name} is read inside the container, but {value} is the host path; the container sees that "
@@ -129,10 +131,16 @@ def _container_setting(
             code = code_wrong_dir
             why = f"{s.name} leads to host {fixed_host or host}, but {what} is {host_target} on this node"
     return row, Finding(
-        code, Severity.ERROR, why, object=_object(ctx), field=_field(ctx, s), current=s.value,
+        code,
+        Severity.ERROR,
+        why,
+        object=_object(ctx),
+        field=_field(ctx, s),
+        current=s.value,
         expected=expected,
         evidence=(f"{what}: host {host_target} ({ctx.dirs.source}), seen in the container at {expected}",),
-        remediation=f"set {s.name} to {expected}", changes=(_change(ctx, s, expected),),
+        remediation=f"set {s.name} to {expected}",
+        changes=(_change(ctx, s, expected),),
     )
 
 
@@ -147,17 +155,27 @@ def check_bin_dir(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
     fixed = ctx.layout.mounts
     resolves, host = describe(ctx.install.mounts, value)
     ok = norm(value) == ctx.dirs.bin_dir and fixed.host_path(value) == ctx.dirs.bin_dir
-    row = PathRow(s.name, s.world, value, s.value is None, resolves, host, ctx.dirs.bin_dir, _exists(ctx.files, value), ok)
+    row = PathRow(
+        s.name, s.world, value, s.value is None, resolves, host, ctx.dirs.bin_dir, _exists(ctx.files, value), ok
+    )
     if ok:
         return row, None
     default = " (the default)" if s.value is None else ""
     return row, Finding(
-        "M106", Severity.ERROR,
+        "M106",
+        Severity.ERROR,
         f"with chrootDir set, binDir is looked up in the container and run on the host, so it must be the runtime's "
         f"CNI bin dir {ctx.dirs.bin_dir} mounted at that same path; it is {value}{default}",
-        object=_object(ctx), field=_field(ctx, s), current=s.value, expected=ctx.dirs.bin_dir,
-        evidence=(f"runtime CNI bin dir: {ctx.dirs.bin_dir} ({ctx.dirs.source})", f"{value} in the container: {resolves}"),
-        remediation=f"set binDir to {ctx.dirs.bin_dir}", changes=(_change(ctx, s, ctx.dirs.bin_dir),),
+        object=_object(ctx),
+        field=_field(ctx, s),
+        current=s.value,
+        expected=ctx.dirs.bin_dir,
+        evidence=(
+            f"runtime CNI bin dir: {ctx.dirs.bin_dir} ({ctx.dirs.source})",
+            f"{value} in the container: {resolves}",
+        ),
+        remediation=f"set binDir to {ctx.dirs.bin_dir}",
+        changes=(_change(ctx, s, ctx.dirs.bin_dir),),
     )
 
 
@@ -185,10 +203,14 @@ def check_autoconfig(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]
     row, finding = _container_setting(ctx, s, target, "M110", "the directory holding the primary CNI config")
     if finding is None and ctx.files is not None and not holders:
         finding = Finding(
-            "M110", Severity.ERROR,
+            "M110",
+            Severity.ERROR,
             f"{s.name} leads to host {ctx.dirs.conf_dir}, which holds no *.conf or *.conflist: the primary CNI has "
             "not written its config (is it running on this node?)",
-            object=_object(ctx), field=_field(ctx, s), current=s.value, expected=None,
+            object=_object(ctx),
+            field=_field(ctx, s),
+            current=s.value,
+            expected=None,
             evidence=(f"host {ctx.dirs.conf_dir}: {', '.join(ctx.files.listdir(ctx.dirs.conf_dir) or []) or 'empty'}",),
             remediation="start the primary CNI (flannel, calico, cilium, ...) first; Multus delegates to it",
         )
@@ -212,18 +234,30 @@ def check_kubeconfig(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]
     in_pod = ctx.install.mounts.host_path(value)
     if in_pod and in_pod != value:
         code = "M104"
-        why = (f"{s.name} is written into 00-multus.conf and read on the host, but {value} is the path inside the "
-               f"container; on the host the file is {in_pod}")
+        why = (
+            f"{s.name} is written into 00-multus.conf and read on the host, but {value} is the path inside the "
+            f"container; on the host the file is {in_pod}"
+        )
     else:
         code = "M103" if undouble(value) else "M105"
-        why = (f"{s.name} is a host path written into 00-multus.conf{default}; it is {value}, but the entrypoint "
-               f"writes the kubeconfig to host {expected}")
+        why = (
+            f"{s.name} is a host path written into 00-multus.conf{default}; it is {value}, but the entrypoint "
+            f"writes the kubeconfig to host {expected}"
+        )
     evidence = [f"the entrypoint writes <cni-conf-dir>/{KUBECONFIG_IN_CONF_DIR}, host {expected}"]
     if exists is False:
         evidence.append(f"{value} does not exist on node {ctx.node}: every pod's network setup would fail")
     return row, Finding(
-        code, Severity.ERROR, why, object=_object(ctx), field=_field(ctx, s), current=s.value, expected=expected,
-        evidence=tuple(evidence), remediation=f"set {s.name}={expected}", changes=(_change(ctx, s, expected),),
+        code,
+        Severity.ERROR,
+        why,
+        object=_object(ctx),
+        field=_field(ctx, s),
+        current=s.value,
+        expected=expected,
+        evidence=tuple(evidence),
+        remediation=f"set {s.name}={expected}",
+        changes=(_change(ctx, s, expected),),
     )
 
 
@@ -237,17 +271,26 @@ def check_host_file(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
     if in_pod and in_pod != value and strip_pod_prefix(value):
         row = PathRow(s.name, s.world, value, False, f"host {value}", value, in_pod, exists, False)
         return row, Finding(
-            "M104", Severity.ERROR,
+            "M104",
+            Severity.ERROR,
             f"{s.name} is used on the host, but {value} is the path inside the container; on the host it is {in_pod}",
-            object=_object(ctx), field=_field(ctx, s), current=value, expected=in_pod,
-            remediation=f"set {s.name}={in_pod}", changes=(_change(ctx, s, in_pod),),
+            object=_object(ctx),
+            field=_field(ctx, s),
+            current=value,
+            expected=in_pod,
+            remediation=f"set {s.name}={in_pod}",
+            changes=(_change(ctx, s, in_pod),),
         )
     row = PathRow(s.name, s.world, value, False, f"host {value}", value, value, exists, exists is not False)
     if exists is False:
         code = "M112" if s.role == "readiness" else "M109"
         return row, Finding(
-            code, Severity.ERROR, f"{s.name} names host {value}, which does not exist on node {ctx.node}",
-            object=_object(ctx), field=_field(ctx, s), current=value,
+            code,
+            Severity.ERROR,
+            f"{s.name} names host {value}, which does not exist on node {ctx.node}",
+            object=_object(ctx),
+            field=_field(ctx, s),
+            current=value,
             remediation=f"create {value} or fix {s.name}",
         )
     return row, None
@@ -264,26 +307,47 @@ def check_thick_readiness(ctx: Context, s: Setting) -> tuple[PathRow, Finding | 
     if ctx.files is not None and holders:
         name = next(n for n in ctx.files.listdir(holders[0]) or [] if is_primary_config(n))
         suggestion = ctx.layout.mounts.to_container(f"{holders[0]}/{name}")
-    row = PathRow(s.name, s.world, value, False, resolves, host, suggestion if exists is False else value, exists,
-                  host is not None and exists is not False)
+    row = PathRow(
+        s.name,
+        s.world,
+        value,
+        False,
+        resolves,
+        host,
+        suggestion if exists is False else value,
+        exists,
+        host is not None and exists is not False,
+    )
     if host is None:
         code, why = _classify(ctx, s, value, suggestion)
         return row, Finding(
-            code or "M101", Severity.ERROR, why or f"{s.name} {value} is not on the host",
-            object=_object(ctx), field=_field(ctx, s), current=value, expected=suggestion,
+            code or "M101",
+            Severity.ERROR,
+            why or f"{s.name} {value} is not on the host",
+            object=_object(ctx),
+            field=_field(ctx, s),
+            current=value,
+            expected=suggestion,
             evidence=("the daemon waits 45 s for this file, then exits 1",),
             remediation=f"set {s.name} to the container path of the primary CNI's config, or remove it",
             changes=(_change(ctx, s, suggestion),) if suggestion else (),
         )
     if exists is False:
         return row, Finding(
-            "M112", Severity.ERROR,
+            "M112",
+            Severity.ERROR,
             f"{s.name} waits for host {host}, which does not exist on node {ctx.node}; the daemon gives up after 45 s "
             "and exits 1",
-            object=_object(ctx), field=_field(ctx, s), current=value, expected=suggestion,
+            object=_object(ctx),
+            field=_field(ctx, s),
+            current=value,
+            expected=suggestion,
             evidence=tuple(f"host {d} holds the primary CNI config" for d in holders[:1]),
-            remediation=(f"set {s.name} to {suggestion} (the primary config present on the node), or remove the key"
-                         if suggestion else f"remove {s.name} or start the primary CNI"),
+            remediation=(
+                f"set {s.name} to {suggestion} (the primary config present on the node), or remove the key"
+                if suggestion
+                else f"remove {s.name} or start the primary CNI"
+            ),
             changes=(_change(ctx, s, suggestion),) if suggestion else (),
         )
     return row, None
@@ -303,12 +367,21 @@ def check_socket(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
         code, why = _classify(ctx, s, s.value, expected)
     else:
         default = " (the default)" if s.value is None else ""
-        code, why = "M111", (
-            f"the shim on the host connects to {shim}/multus.sock, but the daemon creates its socket in {value}{default}, "
-            f"which is {resolves}: pod creation would time out"
+        code, why = (
+            "M111",
+            (
+                f"the shim on the host connects to {shim}/multus.sock, but the daemon creates its socket in {value}{default}, "
+                f"which is {resolves}: pod creation would time out"
+            ),
         )
     return row, Finding(
-        code, Severity.ERROR, why, object=_object(ctx), field=_field(ctx, s), current=s.value, expected=expected,
+        code,
+        Severity.ERROR,
+        why,
+        object=_object(ctx),
+        field=_field(ctx, s),
+        current=s.value,
+        expected=expected,
         remediation=f"set socketDir to {expected}" if expected else f"mount host {shim} into the container",
         changes=(_change(ctx, s, expected),) if expected else (),
     )
@@ -325,8 +398,13 @@ def check_chroot(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
     if ok:
         return row, None
     return row, Finding(
-        "M114", Severity.ERROR, f"chrootDir {value} is {resolves}, not the host's /: delegate plugins cannot run",
-        object=_object(ctx), field=_field(ctx, s), current=value, expected=expected,
+        "M114",
+        Severity.ERROR,
+        f"chrootDir {value} is {resolves}, not the host's /: delegate plugins cannot run",
+        object=_object(ctx),
+        field=_field(ctx, s),
+        current=value,
+        expected=expected,
         remediation=f"set chrootDir to {expected}" if expected else "mount hostPath / (e.g. at /hostroot)",
         changes=(_change(ctx, s, expected),) if expected else (),
     )
@@ -336,11 +414,13 @@ def check_plain(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
     """Settings with no single right value: list them, flag only what is wrong on its face."""
     value = s.effective
     if value is None or (s.role == "conf-file" and value == "auto"):
-        return PathRow(s.name, s.world, value, s.value is None, "not set" if value is None else "-", None, None, None,
-                       True), None
+        return PathRow(
+            s.name, s.world, value, s.value is None, "not set" if value is None else "-", None, None, None, True
+        ), None
     if s.world == "host":
-        return PathRow(s.name, s.world, value, s.value is None, f"host {value}", value, None,
-                       _exists(ctx.files, value), True), None
+        return PathRow(
+            s.name, s.world, value, s.value is None, f"host {value}", value, None, _exists(ctx.files, value), True
+        ), None
     resolves, host = describe(ctx.install.mounts, value)
     row = PathRow(s.name, s.world, value, s.value is None, resolves, host, None, _exists(ctx.files, host), True)
     if s.value is not None and undouble(s.value):
@@ -348,14 +428,24 @@ def check_plain(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
         candidate = undouble(s.value)
         expected = candidate if candidate and ctx.layout.mounts.resolve(candidate).kind != "container" else None
         return PathRow(**{**row.__dict__, "ok": False, "expected": expected}), Finding(
-            code, Severity.ERROR, why, object=_object(ctx), field=_field(ctx, s), current=s.value, expected=expected,
+            code,
+            Severity.ERROR,
+            why,
+            object=_object(ctx),
+            field=_field(ctx, s),
+            current=s.value,
+            expected=expected,
             remediation=f"set {s.name} to {expected}" if expected else f"fix {s.name}",
             changes=(_change(ctx, s, expected),) if expected else (),
         )
     if s.role == "conf-file" and ctx.install.mounts.resolve(value).kind == "container":
         return PathRow(**{**row.__dict__, "ok": False}), Finding(
-            "M101", Severity.ERROR, f"{s.name} {value} is under no volume mount, so Multus cannot read it",
-            object=_object(ctx), field=_field(ctx, s), current=s.value,
+            "M101",
+            Severity.ERROR,
+            f"{s.name} {value} is under no volume mount, so Multus cannot read it",
+            object=_object(ctx),
+            field=_field(ctx, s),
+            current=s.value,
             remediation=f"mount the file, or set {s.name}=auto",
         )
     return row, None
@@ -406,11 +496,16 @@ def stray_configs(ctx: Context) -> list[Finding]:
             continue
         for name in ctx.files.listdir(d) or []:
             if name.startswith("00-multus.conf"):
-                out.append(Finding(
-                    "M205", Severity.ERROR,
-                    f"host {d}/{name} is a Multus config in a directory the node's runtime does not read "
-                    f"(it reads {ctx.dirs.conf_dir})",
-                    object=ctx.install.ref, field=f"volume {m.volume.name}", current=f"{d}/{name}",
-                    remediation=f"fix the conf dir settings above, then delete {d}/{name}",
-                ))
+                out.append(
+                    Finding(
+                        "M205",
+                        Severity.ERROR,
+                        f"host {d}/{name} is a Multus config in a directory the node's runtime does not read "
+                        f"(it reads {ctx.dirs.conf_dir})",
+                        object=ctx.install.ref,
+                        field=f"volume {m.volume.name}",
+                        current=f"{d}/{name}",
+                        remediation=f"fix the conf dir settings above, then delete {d}/{name}",
+                    )
+                )
     return out

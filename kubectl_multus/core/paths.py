@@ -43,7 +43,7 @@ def repeated_run(path: str) -> str | None:
     if fixed is None:
         return None
     segs, kept = norm(path).split("/"), fixed.split("/")
-    i = next((i for i, (a, b) in enumerate(zip(segs, kept)) if a != b), len(kept))
+    i = next((i for i, (a, b) in enumerate(zip(segs, kept, strict=False)) if a != b), len(kept))
     return "/" + "/".join(segs[i : i + len(segs) - len(kept)])
 
 

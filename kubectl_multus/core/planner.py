@@ -35,8 +35,11 @@ def _restart(target: Target, report: Report) -> str:
 
 def _render(target: Target, changes: list[Change], snapshot: Snapshot, report: Report) -> TargetPlan | str:
     if target.kind == "DaemonSet":
-        inst = next(i.install for i in report.installs if i.install.name == target.name
-                    and i.install.namespace == target.namespace)
+        inst = next(
+            i.install
+            for i in report.installs
+            if i.install.name == target.name and i.install.namespace == target.namespace
+        )
         before_obj = clean_object(inst.ds)
         before = _dump_yaml(before_obj)
         after = _dump_yaml(clean_object(apply_to_daemonset(inst.ds, changes)))
@@ -53,7 +56,9 @@ def _render(target: Target, changes: list[Change], snapshot: Snapshot, report: R
             return f"{target}: its content is not in the snapshot, so no diff can be shown"
         before, after = text, apply_to_json(text, changes)
         label = f"node/{target.node}{target.path}"
-    return TargetPlan(target, tuple(changes), before, after, unified_diff(before, after, label), _restart(target, report))
+    return TargetPlan(
+        target, tuple(changes), before, after, unified_diff(before, after, label), _restart(target, report)
+    )
 
 
 def build_plan(report: Report, snapshot: Snapshot, node: str | None = None) -> FixPlan:

@@ -41,18 +41,33 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
     _p(r"failed at multus copy: (?P<detail>.+)", "thin", thin="--cni-bin-dir"),
     _p(r"failed to load the CNI server configuration: (?P<detail>.+)", "thick", thick="-config"),
     _p(r"failed to load the multus configuration: (?P<detail>.+)", "thick", thick="-config"),
-    _p(r"still waiting for readinessindicatorfile @ (?P<detail>\S+?)\.? pollimmediate", "thick",
-       thick="readinessindicatorfile"),
-    _p(r"failed to find the primary CNI plugin: .*error when listing the CNI plugin configurations: (?P<detail>.+)",
-       "thick", thick="multusAutoconfigDir"),
-    _p(r"failed to find the primary CNI plugin: .*could not find a plugin configuration in (?P<detail>\S+)", "thick",
-       thick="multusAutoconfigDir"),
+    _p(
+        r"still waiting for readinessindicatorfile @ (?P<detail>\S+?)\.? pollimmediate",
+        "thick",
+        thick="readinessindicatorfile",
+    ),
+    _p(
+        r"failed to find the primary CNI plugin: .*error when listing the CNI plugin configurations: (?P<detail>.+)",
+        "thick",
+        thick="multusAutoconfigDir",
+    ),
+    _p(
+        r"failed to find the primary CNI plugin: .*could not find a plugin configuration in (?P<detail>\S+)",
+        "thick",
+        thick="multusAutoconfigDir",
+    ),
     _p(r"failed to persist the multus configuration: (?P<detail>.+)", "thick", thick="cniConfigDir"),
-    _p(r"(failed to create pod info socket directory|failed to prepare the cni-socket)(?P<detail>.*)", "thick",
-       thick="socketDir"),
+    _p(
+        r"(failed to create pod info socket directory|failed to prepare the cni-socket)(?P<detail>.*)",
+        "thick",
+        thick="socketDir",
+    ),
     _p(r'failed to find plugin "(?P<detail>[^"]+)" in path', "any", thin="--cni-bin-dir", thick="binDir"),
-    _p(r"GetK8sClient: failed to get context for the kubeconfig (?P<detail>.+)", "thin",
-       thin="--multus-kubeconfig-file-host"),
+    _p(
+        r"GetK8sClient: failed to get context for the kubeconfig (?P<detail>.+)",
+        "thin",
+        thin="--multus-kubeconfig-file-host",
+    ),
 )
 
 
@@ -112,10 +127,16 @@ def check_pod(inst: Install, node: str, pod: Obj | None, has_pods: bool) -> list
         return []  # the snapshot holds no pods at all: nothing to judge
     s = pod_summary(pod, inst.container_name)
     if pod is None:
-        return [Finding(
-            "M201", Severity.ERROR, f"no Multus pod runs on node {node}", nodes=(node,), object=inst.ref,
-            remediation=f"kubectl -n {inst.namespace} describe ds {inst.name} (nodeSelector, tolerations, events)",
-        )]
+        return [
+            Finding(
+                "M201",
+                Severity.ERROR,
+                f"no Multus pod runs on node {node}",
+                nodes=(node,),
+                object=inst.ref,
+                remediation=f"kubectl -n {inst.namespace} describe ds {inst.name} (nodeSelector, tolerations, events)",
+            )
+        ]
     if s["phase"] == "Running" and s["ready"]:
         return []
     evidence = [f"pod {s['name']}: {s['state']}, phase {s['phase']}, {s['restarts']} restarts"]
@@ -123,11 +144,17 @@ def check_pod(inst: Install, node: str, pod: Obj | None, has_pods: bool) -> list
         evidence.append(f"last exit code {s['lastExit']} ({s['lastReason']})")
         if s["lastExit"] == 0 and inst.mode == "thin":
             evidence.append("the thin entrypoint exits 0 after a startup error: the message is only in the logs")
-    return [Finding(
-        "M201", Severity.ERROR, f"the Multus pod on node {node} is not running and ready ({s['state']})",
-        nodes=(node,), object=f"Pod {inst.namespace}/{s['name']}", evidence=tuple(evidence),
-        remediation=f"kubectl -n {inst.namespace} logs {s['name']} -c {inst.container_name} --previous",
-    )]
+    return [
+        Finding(
+            "M201",
+            Severity.ERROR,
+            f"the Multus pod on node {node} is not running and ready ({s['state']})",
+            nodes=(node,),
+            object=f"Pod {inst.namespace}/{s['name']}",
+            evidence=tuple(evidence),
+            remediation=f"kubectl -n {inst.namespace} logs {s['name']} -c {inst.container_name} --previous",
+        )
+    ]
 
 
 def log_hits(snapshot: Snapshot, inst: Install, pod: Obj | None) -> list[LogHit]:
@@ -145,8 +172,16 @@ def log_hits(snapshot: Snapshot, inst: Install, pod: Obj | None) -> list[LogHit]
                     m = pat.regex.search(line)
                     if m and line not in seen:
                         seen.add(line)
-                        hits.append(LogHit(line.strip(), container, previous, pat.mode,
-                                           pat.setting.get(inst.mode, ""), m.group("detail").strip()))
+                        hits.append(
+                            LogHit(
+                                line.strip(),
+                                container,
+                                previous,
+                                pat.mode,
+                                pat.setting.get(inst.mode, ""),
+                                m.group("detail").strip(),
+                            )
+                        )
     return hits
 
 
