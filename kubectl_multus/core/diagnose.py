@@ -247,6 +247,17 @@ def diagnose_node(
             )
         if dc.data is not None:
             settings = thick_settings(dc.data)
+        elif dc.error is None:
+            findings.append(
+                Finding(
+                    "M900",
+                    Severity.WARNING,
+                    f"the daemon config is {dc.where} and its content is not in the snapshot: "
+                    f"the paths it sets were not checked on node {node_name}",
+                    object=f"Node {node_name}",
+                    remediation="capture the node's files (see docs/dump-format.md) or run against the cluster",
+                )
+            )
     by_name = {s.name: s for s in settings}
     rows: list[PathRow] = []
     if settings:

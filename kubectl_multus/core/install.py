@@ -8,6 +8,7 @@ into host files that the runtime's CNI call reads on the node.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -122,6 +123,12 @@ class Install:
 
     def flag(self, name: str) -> str | None:
         return flag_value(self.args, name)
+
+    @property
+    def release(self) -> tuple[int, int] | None:
+        """(major, minor) from the image tag, None for tags such as `snapshot` or `latest`."""
+        m = re.match(r"v?(\d+)\.(\d+)", self.version)
+        return (int(m.group(1)), int(m.group(2))) if m else None
 
     def with_ds(self, ds: Obj) -> Install:
         """The same install read from an edited copy of its DaemonSet."""

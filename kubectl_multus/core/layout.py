@@ -146,6 +146,8 @@ def correct(
         versioned = K3S_VERSIONED_BIN.match(bvol.host_path)
         ch = Change(ds, f"ds.volume.{bvol.name}.hostPath", dirs.bin_dir, bvol.host_path)
         if versioned and dirs.distro.name == "k3s":
+            # Moving to data/cni is safe only where it exists: older k3s would get an empty dir.
+            confirmed = files is not None and files.exists(dirs.bin_dir) is True
             findings.append(
                 Finding(
                     "M113",
@@ -158,7 +160,7 @@ def correct(
                     expected=dirs.bin_dir,
                     evidence=("a hostPath through a symlink is resolved once, when the pod starts",),
                     remediation=f"set volume {bvol.name} hostPath to {dirs.bin_dir}",
-                    changes=(ch,),
+                    changes=(ch,) if confirmed else (),
                 )
             )
         else:
@@ -181,7 +183,8 @@ def correct(
                     changes=(ch,),
                 )
             )
-        changes.append(ch)
+        if not versioned or dirs.distro.name != "k3s" or confirmed:
+            changes.append(ch)
     elif bvol and bvol.host_path and K3S_VERSIONED_BIN.match(bvol.host_path) and dirs.distro.name == "k3s":
         findings.append(
             Finding(

@@ -155,6 +155,8 @@ def check_bin_dir(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
     fixed = ctx.layout.mounts
     resolves, host = describe(ctx.install.mounts, value)
     ok = norm(value) == ctx.dirs.bin_dir and fixed.host_path(value) == ctx.dirs.bin_dir
+    if not ok and norm(value) == ctx.dirs.bin_dir and _whole_daemon_chrooted(ctx):
+        ok = True
     row = PathRow(
         s.name, s.world, value, s.value is None, resolves, host, ctx.dirs.bin_dir, _exists(ctx.files, value), ok
     )
@@ -177,6 +179,15 @@ def check_bin_dir(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
         remediation=f"set binDir to {ctx.dirs.bin_dir}",
         changes=(_change(ctx, s, ctx.dirs.bin_dir),),
     )
+
+
+def _whole_daemon_chrooted(ctx: Context) -> bool:
+    """Before v4.1 the daemon itself ran chrooted, so binDir was a plain host path. Manifests of that
+    era mount no bin dir into the daemon; a v4.1+ image in such a manifest still needs the mount."""
+    vol = ctx.layout.bin_volume
+    mounted = vol is not None and bool(ctx.layout.mounts.by_volume(vol.name))
+    release = ctx.install.release
+    return not mounted and (release is None or release < (4, 1))
 
 
 def _primary_dirs(ctx: Context) -> list[str]:

@@ -83,3 +83,35 @@ def build_plan(report: Report, snapshot: Snapshot, node: str | None = None) -> F
         if not f.changes and f.severity >= 2 and f.code not in ("M201", "M900"):
             manual.append(f"{f.code} {f.message}" + (f" -> {f.remediation}" if f.remediation else ""))
     return FixPlan(tuple(items), tuple(conflicts), tuple(dict.fromkeys(manual)), tuple(held_back))
+
+
+def applied(snapshot: Snapshot, plan: FixPlan) -> Snapshot:
+    """The snapshot as it would be once the plan is written: what `fix` expects to verify."""
+    from dataclasses import replace
+
+    from kubectl_multus.core.snapshot import Entry, NodeFiles
+
+    daemonsets = list(snapshot.daemonsets)
+    configmaps = list(snapshot.configmaps)
+    node_files = dict(snapshot.node_files)
+    for item in plan.items:
+        t = item.target
+        if t.kind == "DaemonSet":
+            daemonsets = [
+                apply_to_daemonset(d, item.changes)
+                if (d.get("metadata") or {}).get("name") == t.name
+                and (d.get("metadata") or {}).get("namespace", "default") == t.namespace
+                else d
+                for d in daemonsets
+            ]
+        elif t.kind == "ConfigMap":
+            configmaps = [
+                {**c, "data": {**(c.get("data") or {}), t.key: item.after}}
+                if (c.get("metadata") or {}).get("name") == t.name
+                else c
+                for c in configmaps
+            ]
+        else:
+            files = node_files[t.node]
+            node_files[t.node] = NodeFiles({**files.entries, t.path: Entry("file", item.after)}, files.roots)
+    return replace(snapshot, daemonsets=tuple(daemonsets), configmaps=tuple(configmaps), node_files=node_files)
