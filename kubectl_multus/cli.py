@@ -118,7 +118,7 @@ def main(
     3 could not check (or fix refused), 4 rollback failed, 130 interrupted.
     """
     global _debug
-    _debug = _debug or debug
+    _debug = debug  # the callback runs first on every invocation: a fresh start
 
 
 @app.command()
@@ -216,4 +216,14 @@ def fix(
 
 
 def run() -> None:
-    app(prog_name=PROG)
+    global _debug
+    _debug = False
+    try:
+        app(prog_name=PROG)
+    except Exception as exc:  # a bug: still one line, unless --debug asks for the traceback
+        if _debug or "--debug" in sys.argv:
+            raise
+        typer.echo(
+            f"kubectl multus: internal error: {type(exc).__name__}: {exc} (rerun with --debug and report it)", err=True
+        )
+        sys.exit(int(ExitStatus.CANNOT_CHECK))

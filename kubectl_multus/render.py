@@ -103,7 +103,7 @@ def report_data(report: Report, status: int, rows: bool = False) -> dict[str, An
         "kind": "PathReport" if rows else "Diagnosis",
         "source": report.source,
         "status": "healthy" if report.healthy else "problems",
-        "exitCode": status,
+        "exitCode": int(status),
         "installs": [
             {
                 "namespace": i.install.namespace,
@@ -126,7 +126,7 @@ def plan_data(plan: FixPlan, report: Report, status: int) -> dict[str, Any]:
         "apiVersion": SCHEMA,
         "kind": "FixPlan",
         "source": report.source,
-        "exitCode": status,
+        "exitCode": int(status),
         "targets": [
             {
                 "target": change_data(item.changes[0])["target"],
@@ -286,3 +286,25 @@ def plan_text(plan: FixPlan, color: bool) -> str:
     for m in plan.manual:
         lines.append(f"by hand: {m}")
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def catalogue_markdown() -> str:
+    """docs/findings.md: every finding code (regenerate with `python -m kubectl_multus.render`)."""
+    from kubectl_multus.core.findings import CATALOGUE
+
+    lines = [
+        "# Findings catalogue",
+        "",
+        "Every finding `kubectl multus diagnose` can report. The code is stable; the severity is the default.",
+        "Generated from `kubectl_multus/core/findings.py` by `python -m kubectl_multus.render`; a test keeps it in step.",
+        "",
+        "| code | severity | title | what it checks | how to fix |",
+        "|---|---|---|---|---|",
+    ]
+    for c in CATALOGUE.values():
+        lines.append(f"| {c.code} | {c.severity} | {c.title} | {c.checks} | {c.fix} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(catalogue_markdown())
