@@ -136,25 +136,22 @@ class FixPlan:
 
 
 def collect_changes(findings: Iterable[Finding]) -> tuple[dict[Target, list[Change]], list[str]]:
-    """Changes by target, first come first kept; disagreeing values become conflicts."""
-    by_target: dict[Target, list[Change]] = {}
+    """Changes by target, first come first kept; disagreeing values become conflicts and are dropped."""
     seen: dict[tuple[Target, str, str], Change] = {}
+    conflicting: set[tuple[Target, str, str]] = set()
     conflicts: list[str] = []
     for f in findings:
         for ch in f.changes:
             ident = (ch.target, ch.key, ch.container)
-            other = seen.get(ident)
-            if other is None:
-                seen[ident] = ch
-                by_target.setdefault(ch.target, []).append(ch)
-            elif other.value != ch.value:
+            other = seen.setdefault(ident, ch)
+            if other.value != ch.value and ident not in conflicting:
+                conflicting.add(ident)
                 conflicts.append(
                     f"{ch.target} {ch.key}: nodes need different values ({other.value!r} and {ch.value!r}); "
                     "one DaemonSet cannot serve both, split it per node pool"
                 )
-    for target, chs in list(by_target.items()):
-        bad = {c.key for c in chs if any(c.key in s and str(target) in s for s in conflicts)}
-        by_target[target] = [c for c in chs if c.key not in bad]
-        if not by_target[target]:
-            del by_target[target]
+    by_target: dict[Target, list[Change]] = {}
+    for ident, ch in seen.items():
+        if ident not in conflicting:
+            by_target.setdefault(ident[0], []).append(ch)
     return by_target, conflicts

@@ -22,7 +22,9 @@ def norm(path: str) -> str:
     if not path:
         return path
     out = posixpath.normpath(path)
-    return "/" if out == "//" else out
+    return (
+        "/" + out.lstrip("/") if out.startswith("//") else out
+    )  # POSIX keeps a leading "//"; paths here never mean it
 
 
 def is_under(path: str, root: str) -> bool:

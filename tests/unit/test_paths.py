@@ -41,10 +41,6 @@ def test_norm_returns_canonical_path(path: str, expected: str) -> None:
     assert norm(path) == expected
 
 
-@pytest.mark.xfail(
-    reason="posixpath.normpath keeps exactly two leading slashes; norm only special-cases the bare '//'",
-    strict=True,
-)
 def test_norm_collapses_two_leading_slashes() -> None:
     assert norm("//etc/cni/net.d") == "/etc/cni/net.d"
 
