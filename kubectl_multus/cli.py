@@ -99,6 +99,28 @@ def _only_node(report: Report, node: str | None) -> Report:
     return replace(report, installs=installs, findings=findings)
 
 
+def _report_command(
+    from_dump: str | None, namespace: str | None, node: str | None, output: Output, debug: bool, *, paths: bool
+) -> NoReturn:
+    """diagnose and show-paths: one report, two views."""
+    global _debug
+    _debug = _debug or debug
+    from kubectl_multus import render
+
+    try:
+        report = _only_node(_report(_snapshot(from_dump), namespace, node), node)
+    except MultusError as exc:
+        _fail(exc)
+    status = _status(report)
+    if output in (Output.json, Output.yaml):
+        sys.stdout.write(render.dump(render.report_data(report, status, rows=paths), output.value))
+    elif paths:
+        sys.stdout.write(render.paths_text(report, node, render.use_color()))
+    else:
+        sys.stdout.write(render.diagnosis_text(report, render.use_color(), wide=output == Output.wide))
+    raise typer.Exit(int(status))
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"kubectl-multus {__version__}")
@@ -133,20 +155,7 @@ def diagnose(
 
     Example: kubectl multus diagnose --from-dump examples/k3s-thin-doubled-prefix
     """
-    global _debug
-    _debug = _debug or debug
-    from kubectl_multus import render
-
-    try:
-        report = _only_node(_report(_snapshot(from_dump), namespace, node), node)
-    except MultusError as exc:
-        _fail(exc)
-    status = _status(report)
-    if output in (Output.json, Output.yaml):
-        sys.stdout.write(render.dump(render.report_data(report, status), output.value))
-    else:
-        sys.stdout.write(render.diagnosis_text(report, render.use_color(), wide=output == Output.wide))
-    raise typer.Exit(int(status))
+    _report_command(from_dump, namespace, node, output, debug, paths=False)
 
 
 @app.command("show-paths")
@@ -161,20 +170,7 @@ def show_paths(
 
     Example: kubectl multus show-paths --from-dump examples/k3s-thin-doubled-prefix
     """
-    global _debug
-    _debug = _debug or debug
-    from kubectl_multus import render
-
-    try:
-        report = _only_node(_report(_snapshot(from_dump), namespace, node), node)
-    except MultusError as exc:
-        _fail(exc)
-    status = _status(report)
-    if output in (Output.json, Output.yaml):
-        sys.stdout.write(render.dump(render.report_data(report, status, rows=True), output.value))
-    else:
-        sys.stdout.write(render.paths_text(report, node, render.use_color()))
-    raise typer.Exit(int(status))
+    _report_command(from_dump, namespace, node, output, debug, paths=True)
 
 
 @app.command()

@@ -79,6 +79,32 @@ def _object(ctx: Context) -> str:
     return str(t) if t.kind != "NodeFile" else f"daemon config {t.path}"
 
 
+def _wrong(
+    ctx: Context,
+    s: Setting,
+    code: str,
+    why: str,
+    expected: str | None,
+    *,
+    current: str | None = None,
+    fallback: str = "",
+    evidence: tuple[str, ...] = (),
+) -> Finding:
+    """A setting with a wrong value: the finding, and the change to `expected` when there is one."""
+    return Finding(
+        code,
+        Severity.ERROR,
+        why,
+        object=_object(ctx),
+        field=_field(ctx, s),
+        current=s.value if current is None else current,
+        expected=expected,
+        evidence=evidence,
+        remediation=f"set {s.name} to {expected}" if expected else fallback or f"fix {s.name}",
+        changes=(_change(ctx, s, expected),) if expected else (),
+    )
+
+
 def _classify(ctx: Context, s: Setting, value: str, expected: str | None) -> tuple[str, str]:
     """Why a container-world value is wrong: (code, sentence)."""
     table = ctx.install.mounts
@@ -130,18 +156,8 @@ def _container_setting(
         if not code:
             code = code_wrong_dir
             why = f"{s.name} leads to host {fixed_host or host}, but {what} is {host_target} on this node"
-    return row, Finding(
-        code,
-        Severity.ERROR,
-        why,
-        object=_object(ctx),
-        field=_field(ctx, s),
-        current=s.value,
-        expected=expected,
-        evidence=(f"{what}: host {host_target} ({ctx.dirs.source}), seen in the container at {expected}",),
-        remediation=f"set {s.name} to {expected}",
-        changes=(_change(ctx, s, expected),),
-    )
+    evidence = (f"{what}: host {host_target} ({ctx.dirs.source}), seen in the container at {expected}",)
+    return row, _wrong(ctx, s, code, why, expected, evidence=evidence)
 
 
 def check_conf_dir(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
@@ -258,18 +274,7 @@ def check_kubeconfig(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]
     evidence = [f"the entrypoint writes <cni-conf-dir>/{KUBECONFIG_IN_CONF_DIR}, host {expected}"]
     if exists is False:
         evidence.append(f"{value} does not exist on node {ctx.node}: every pod's network setup would fail")
-    return row, Finding(
-        code,
-        Severity.ERROR,
-        why,
-        object=_object(ctx),
-        field=_field(ctx, s),
-        current=s.value,
-        expected=expected,
-        evidence=tuple(evidence),
-        remediation=f"set {s.name}={expected}",
-        changes=(_change(ctx, s, expected),),
-    )
+    return row, _wrong(ctx, s, code, why, expected, evidence=tuple(evidence))
 
 
 def check_host_file(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
@@ -385,17 +390,7 @@ def check_socket(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
                 f"which is {resolves}: pod creation would time out"
             ),
         )
-    return row, Finding(
-        code,
-        Severity.ERROR,
-        why,
-        object=_object(ctx),
-        field=_field(ctx, s),
-        current=s.value,
-        expected=expected,
-        remediation=f"set socketDir to {expected}" if expected else f"mount host {shim} into the container",
-        changes=(_change(ctx, s, expected),) if expected else (),
-    )
+    return row, _wrong(ctx, s, code, why, expected, fallback=f"mount host {shim} into the container")
 
 
 def check_chroot(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
@@ -408,17 +403,8 @@ def check_chroot(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
     row = PathRow(s.name, s.world, value, False, resolves, host, expected, None, ok)
     if ok:
         return row, None
-    return row, Finding(
-        "M114",
-        Severity.ERROR,
-        f"chrootDir {value} is {resolves}, not the host's /: delegate plugins cannot run",
-        object=_object(ctx),
-        field=_field(ctx, s),
-        current=value,
-        expected=expected,
-        remediation=f"set chrootDir to {expected}" if expected else "mount hostPath / (e.g. at /hostroot)",
-        changes=(_change(ctx, s, expected),) if expected else (),
-    )
+    why = f"chrootDir {value} is {resolves}, not the host's /: delegate plugins cannot run"
+    return row, _wrong(ctx, s, "M114", why, expected, fallback="mount hostPath / (e.g. at /hostroot)")
 
 
 def check_plain(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
@@ -438,17 +424,7 @@ def check_plain(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
         code, why = _classify(ctx, s, s.value, None)
         candidate = undouble(s.value)
         expected = candidate if candidate and ctx.layout.mounts.resolve(candidate).kind != "container" else None
-        return PathRow(**{**row.__dict__, "ok": False, "expected": expected}), Finding(
-            code,
-            Severity.ERROR,
-            why,
-            object=_object(ctx),
-            field=_field(ctx, s),
-            current=s.value,
-            expected=expected,
-            remediation=f"set {s.name} to {expected}" if expected else f"fix {s.name}",
-            changes=(_change(ctx, s, expected),) if expected else (),
-        )
+        return PathRow(**{**row.__dict__, "ok": False, "expected": expected}), _wrong(ctx, s, code, why, expected)
     if s.role == "conf-file" and ctx.install.mounts.resolve(value).kind == "container":
         return PathRow(**{**row.__dict__, "ok": False}), Finding(
             "M101",

@@ -305,6 +305,28 @@ def test_collect_changes_target_left_without_changes_is_removed() -> None:
     assert len(conflicts) == 1
 
 
+def test_collect_changes_reports_a_conflict_once_however_many_values_disagree() -> None:
+    values = ["/a", "/b", "/c", "/a"]
+    by_target, conflicts = collect_changes([finding(ds_change("ds.arg.--cni-conf-dir", v)) for v in values])
+    assert by_target == {}
+    assert conflicts == [
+        "DaemonSet kube-system/kube-multus-ds ds.arg.--cni-conf-dir: nodes need different values ('/a' and '/b'); "
+        "one DaemonSet cannot serve both, split it per node pool"
+    ]
+
+
+def test_collect_changes_conflict_in_one_container_keeps_same_key_of_another() -> None:
+    init = ds_change("ds.mount.cnibin.mountPath", "/host/opt/cni/bin", container="install-multus-binary")
+    by_target, conflicts = collect_changes(
+        [
+            finding(init, ds_change("ds.mount.cnibin.mountPath", "/a")),
+            finding(ds_change("ds.mount.cnibin.mountPath", "/b")),
+        ]
+    )
+    assert by_target == {DS: [init]}
+    assert len(conflicts) == 1
+
+
 def test_collect_changes_conflict_on_one_daemonset_keeps_same_key_of_another() -> None:
     thick = Target("DaemonSet", "kube-system", "kube-multus-ds-thick")
     thin = ds_change("ds.volume.cni.hostPath", "/etc/cni/net.d", container="")

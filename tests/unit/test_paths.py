@@ -60,6 +60,7 @@ def test_norm_collapses_two_leading_slashes() -> None:
         pytest.param("/opt/cni/bin", "/", True, id="everything-is-under-slash"),
         pytest.param("/etc/cni/net.d/", "/etc/cni/net.d/", True, id="trailing-slashes-ignored"),
         pytest.param("/etc/cni/../x", "/etc/cni", False, id="dot-dot-leaves-root"),
+        pytest.param("//etc/cni/net.d", "/etc/cni", True, id="leading-double-slash-is-one-slash"),
     ],
 )
 def test_is_under_compares_whole_segments(path: str, root: str, expected: bool) -> None:
