@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from kubectl_multus.core.diagnose import Report
-from kubectl_multus.core.findings import Change, Target
+from kubectl_multus.core.findings import Change, Finding, Target
 from kubectl_multus.core.fixplan import (
     FixPlan,
     TargetPlan,
@@ -61,10 +61,32 @@ def _render(target: Target, changes: list[Change], snapshot: Snapshot, report: R
     )
 
 
+def _whole_cluster_only(findings: list[Finding], report: Report) -> tuple[list[Finding], list[str]]:
+    """A DaemonSet or ConfigMap change serves every node of its install: one that only some
+    nodes need would break the others, so it is a conflict, not a plan."""
+    nodes_of = {i.install.namespace: {n.name for n in i.nodes} for i in report.installs}
+    kept: list[Finding] = []
+    conflicts: list[str] = []
+    for f in findings:
+        everyone = nodes_of.get(next((c.target.namespace for c in f.changes if c.target.cluster_wide), ""), set())
+        if f.nodes and any(c.target.cluster_wide for c in f.changes) and not everyone <= set(f.nodes):
+            others = ", ".join(sorted(everyone - set(f.nodes)))
+            for c in f.changes:
+                conflicts.append(
+                    f"{c.target} {c.key}: nodes {', '.join(f.nodes)} need {c.value!r}, but {others} "
+                    "work with the current value; one DaemonSet cannot serve both, split it per node pool"
+                )
+            continue
+        kept.append(f)
+    return kept, conflicts
+
+
 def build_plan(report: Report, snapshot: Snapshot, node: str | None = None) -> FixPlan:
     """The plan that fixes what the report found; with `node`, only that node's files."""
     findings = [f for f in report.findings if node is None or not f.nodes or node in f.nodes]
+    findings, partial = _whole_cluster_only(findings, report)
     by_target, conflicts = collect_changes(findings)
+    conflicts = partial + conflicts
     items: list[TargetPlan] = []
     manual: list[str] = []
     held_back: list[str] = []
