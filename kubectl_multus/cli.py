@@ -21,6 +21,7 @@ app = typer.Typer(
     help="Diagnose and fix Multus CNI installs: paths inside the container vs on the node, thin vs thick.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help and plain usage errors, like kubectl's
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -42,11 +43,13 @@ Namespace = Annotated[
     Optional[str],  # noqa: UP045
     typer.Option("-n", "--namespace", help="Look for Multus only in this namespace (default: all)."),
 ]
-OutputOpt = Annotated[Output, typer.Option("-o", "--output", help="Output format.")]
+OutputOpt = Annotated[Optional[Output], typer.Option("-o", "--output", help="Output format [default: table].")]  # noqa: UP045
 NodeOpt = Annotated[Optional[str], typer.Option("--node", help="Only this node.")]  # noqa: UP045
 Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
 
 _debug = False
+# Flags given before the command name; a command's own flags win.
+_before: dict[str, object] = {}
 
 
 def _fail(exc: BaseException) -> NoReturn:
@@ -99,12 +102,25 @@ def _only_node(report: Report, node: str | None) -> Report:
     return replace(report, installs=installs, findings=findings)
 
 
+def _flags(
+    from_dump: str | None, namespace: str | None, node: str | None, output: Output | None
+) -> tuple[str | None, str | None, str | None, Output]:
+    """A command's flags, completed by those given before the command name."""
+    return (
+        from_dump or _before.get("from_dump"),  # type: ignore[return-value]
+        namespace or _before.get("namespace"),
+        node or _before.get("node"),
+        output or _before.get("output") or Output.table,
+    )
+
+
 def _report_command(
-    from_dump: str | None, namespace: str | None, node: str | None, output: Output, debug: bool, *, paths: bool
+    from_dump: str | None, namespace: str | None, node: str | None, output: Output | None, debug: bool, *, paths: bool
 ) -> NoReturn:
     """diagnose and show-paths: one report, two views."""
     global _debug
     _debug = _debug or debug
+    from_dump, namespace, node, output = _flags(from_dump, namespace, node, output)
     from kubectl_multus import render
 
     try:
@@ -117,7 +133,8 @@ def _report_command(
     elif paths:
         sys.stdout.write(render.paths_text(report, node, render.use_color()))
     else:
-        sys.stdout.write(render.diagnosis_text(report, render.use_color(), wide=output == Output.wide))
+        follow_up = "kubectl multus fix --dry-run" + (f" --from-dump {from_dump}" if from_dump else "")
+        sys.stdout.write(render.diagnosis_text(report, render.use_color(), output == Output.wide, follow_up))
     raise typer.Exit(int(status))
 
 
@@ -132,6 +149,10 @@ def main(
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    from_dump: FromDump = None,
+    namespace: Namespace = None,
+    node: NodeOpt = None,
+    output: Annotated[Optional[Output], typer.Option("-o", "--output", help="Output format.")] = None,  # noqa: UP045
     debug: Debug = False,
 ) -> None:
     """Diagnose and fix Multus CNI installs.
@@ -141,6 +162,10 @@ def main(
     """
     global _debug
     _debug = debug  # the callback runs first on every invocation: a fresh start
+    _before.clear()
+    _before.update(
+        {k: v for k, v in {"from_dump": from_dump, "namespace": namespace, "node": node, "output": output}.items() if v}
+    )
 
 
 @app.command()
@@ -148,7 +173,7 @@ def diagnose(
     from_dump: FromDump = None,
     namespace: Namespace = None,
     node: NodeOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = None,
     debug: Debug = False,
 ) -> None:
     """Find the Multus install and report every problem, its cause and the exact fix.
@@ -163,7 +188,7 @@ def show_paths(
     from_dump: FromDump = None,
     namespace: Namespace = None,
     node: NodeOpt = None,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = None,
     debug: Debug = False,
 ) -> None:
     """For each node, each path Multus uses: world, configured value, host path, expected value, existence.
@@ -180,7 +205,7 @@ def fix(
     node: NodeOpt = None,
     all_nodes: Annotated[bool, typer.Option("--all-nodes", help="Fix node files on every node.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan as diffs; change nothing.")] = False,
-    output: OutputOpt = Output.table,
+    output: OutputOpt = None,
     debug: Debug = False,
 ) -> None:
     """Compute the corrected config and show it as a diff (--dry-run).
@@ -192,6 +217,8 @@ def fix(
     _debug = _debug or debug
     from kubectl_multus import render
     from kubectl_multus.core.planner import build_plan
+
+    from_dump, namespace, node, output = _flags(from_dump, namespace, node, output)
 
     try:
         if node and all_nodes:

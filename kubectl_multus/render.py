@@ -182,7 +182,9 @@ def install_header(report: Report) -> list[str]:
     return lines
 
 
-def diagnosis_text(report: Report, color: bool, wide: bool = False) -> str:
+def diagnosis_text(
+    report: Report, color: bool, wide: bool = False, follow_up: str = "kubectl multus fix --dry-run"
+) -> str:
     nodes = sum(len(i.nodes) for i in report.installs)
     lines = [*install_header(report), ""]
     if not report.findings:
@@ -200,6 +202,7 @@ def diagnosis_text(report: Report, color: bool, wide: bool = False) -> str:
     lines += [table(rows, ["SEVERITY", "CODE", "NODES", "WHERE", "PROBLEM"]), ""]
     for f in report.findings:
         if f.severity == Severity.INFO and not wide:
+            lines += [f"{f.code} info: {f.message}", ""]
             continue
         head = f"{f.code} {_paint(str(f.severity), COLORS[f.severity], color)}: {f.title}"
         lines.append(f"{head}  [nodes: {_nodes_label(f.nodes, nodes)}]")
@@ -214,7 +217,7 @@ def diagnosis_text(report: Report, color: bool, wide: bool = False) -> str:
         for e in f.evidence:
             lines.append(f"  evidence:  {e}")
         if f.remediation:
-            lines.append(f"  fix:       {f.remediation}")
+            lines.append(f"  {'fix:' if f.changes else 'next step:':<10} {f.remediation}")
         lines.append("")
     errors = sum(f.severity == Severity.ERROR for f in report.findings)
     warnings = sum(f.severity == Severity.WARNING for f in report.findings)
@@ -223,7 +226,7 @@ def diagnosis_text(report: Report, color: bool, wide: bool = False) -> str:
     if report.healthy:
         summary += " Healthy."
     elif any(f.changes for f in report.findings):
-        summary += " See the fix plan: kubectl multus fix --dry-run (with the same source flags)."
+        summary += f" See the fix plan: {follow_up}"
     lines.append(summary)
     return "\n".join(lines) + "\n"
 
@@ -257,7 +260,11 @@ def paths_text(report: Report, node: str | None, color: bool) -> str:
                 mark = "ok" if r.ok else _paint("WRONG", COLORS[Severity.ERROR], color)
                 rows.append([r.setting, r.world, configured, r.resolves_to, r.expected or "-", _exists(r.exists), mark])
             if rows:
-                lines.append(table(rows, ["SETTING", "WORLD", "CONFIGURED", "RESOLVES TO", "EXPECTED", "EXISTS", ""]))
+                lines.append(
+                    table(
+                        rows, ["SETTING", "WORLD", "CONFIGURED", "RESOLVES TO", "EXPECTED", "EXISTS ON NODE", "STATUS"]
+                    )
+                )
             else:
                 lines.append("no settings could be read (see diagnose)")
     return "\n".join(lines) + "\n"

@@ -236,7 +236,16 @@ def test_two_installs_are_a_finding(tmp_path):
 def test_flags_before_and_after_the_command():
     a = run("--debug", "diagnose", "--from-dump", MOTIVATING, "-o", "json")
     b = run("diagnose", "-o", "json", "--from-dump", MOTIVATING, "--debug")
-    assert a.exit_code == b.exit_code == ExitStatus.PROBLEMS and a.stdout == b.stdout
+    c = run("--from-dump", MOTIVATING, "-o", "json", "--node", "k3s-server", "diagnose")
+    assert a.exit_code == b.exit_code == c.exit_code == ExitStatus.PROBLEMS
+    assert a.stdout == b.stdout == c.stdout
+    d = run("-o", "yaml", "diagnose", "-o", "json", "--from-dump", MOTIVATING)
+    assert json.loads(d.stdout)["kind"] == "Diagnosis", "the command's own flag wins"
+
+
+def test_summary_names_the_exact_follow_up_command():
+    out = run("diagnose", "--from-dump", MOTIVATING).stdout
+    assert f"See the fix plan: kubectl multus fix --dry-run --from-dump {MOTIVATING}" in out
 
 
 def test_debug_shows_the_traceback():
