@@ -29,7 +29,7 @@ PLUGINS = ("bridge", "host-local", "loopback", "portmap", "flannel", "macvlan", 
 # distribution -> (kubelet version, providerID prefix, labels, conf dir, bin dir, runtime)
 DISTROS: dict[str, dict[str, Any]] = {
     "k3s": {
-        "kubelet": "v1.30.4+k3s1",
+        "kubelet": "v1.31.4+k3s1",
         "provider": "k3s://",
         "conf": "/var/lib/rancher/k3s/agent/etc/cni/net.d",
         "bin": "/var/lib/rancher/k3s/data/cni",
@@ -43,6 +43,13 @@ DISTROS: dict[str, dict[str, Any]] = {
     },
     "kind": {"kubelet": "v1.31.2", "provider": "kind://docker/kind/", "conf": "/etc/cni/net.d", "bin": "/opt/cni/bin"},
     "crio": {"kubelet": "v1.31.2", "runtime": "cri-o://1.31.1", "conf": "/etc/cni/net.d", "bin": "/usr/libexec/cni"},
+    "gke": {
+        "kubelet": "v1.27.3-gke.100",
+        "provider": "gce://project/us-central1-a/",
+        "labels": {"cloud.google.com/gke-nodepool": "default-pool"},
+        "conf": "/etc/cni/net.d",
+        "bin": "/home/kubernetes/bin",
+    },
     "microk8s": {
         "kubelet": "v1.31.2",
         "labels": {"microk8s.io/cluster": "true"},

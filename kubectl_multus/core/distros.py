@@ -28,7 +28,22 @@ class Distro:
     data_dir: str | None = None  # k3s/rke2 --data-dir
 
 
-def k3s(data_dir: str = K3S_DATA_DIR, flannel: bool = True) -> Distro:
+# The first k3s release of each minor with the stable data/cni bin dir (k3s-io/k3s#10869, Oct 2024).
+K3S_STABLE_BIN_FROM = {(1, 28): 15, (1, 29): 10, (1, 30): 6, (1, 31): 2}
+
+
+def k3s_has_stable_bin(kubelet: str) -> bool | None:
+    """True/False from a `v1.30.6+k3s1` kubelet version; None when it cannot tell."""
+    m = re.match(r"v?(\d+)\.(\d+)\.(\d+)", kubelet)
+    if not m:
+        return None
+    major, minor, patch = (int(g) for g in m.groups())
+    if (major, minor) in K3S_STABLE_BIN_FROM:
+        return patch >= K3S_STABLE_BIN_FROM[(major, minor)]
+    return (major, minor) > max(K3S_STABLE_BIN_FROM)
+
+
+def k3s(data_dir: str = K3S_DATA_DIR, flannel: bool = True, stable_bin: bool = True) -> Distro:
     if not flannel:  # k3s renders no cni section without flannel: containerd defaults apply
         return Distro(
             "k3s", "/etc/cni/net.d", "/opt/cni/bin", (f"{data_dir}/agent/etc/containerd/config.toml",), data_dir
@@ -36,7 +51,7 @@ def k3s(data_dir: str = K3S_DATA_DIR, flannel: bool = True) -> Distro:
     return Distro(
         "k3s",
         f"{data_dir}/agent/etc/cni/net.d",
-        f"{data_dir}/data/cni",
+        f"{data_dir}/data/cni" if stable_bin else f"{data_dir}/data/current/bin",
         (f"{data_dir}/agent/etc/containerd/config.toml",),
         data_dir,
     )
@@ -118,7 +133,10 @@ def detect(node: Mapping[str, Any]) -> tuple[Distro, str, bool]:
             why += f", --data-dir {data_dir}"
         if not flannel:
             why += ", --flannel-backend=none"
-        return k3s(norm(data_dir), flannel), why, True
+        stable = k3s_has_stable_bin(kubelet)
+        if stable is False:
+            why += ", before the stable data/cni bin dir"
+        return k3s(norm(data_dir), flannel, stable is not False), why, True
     if "+rke2" in kubelet or provider.startswith("rke2://") or labels.get("node.kubernetes.io/instance-type") == "rke2":
         return TABLE["rke2"], f"kubelet {kubelet}", True
     if labels.get("microk8s.io/cluster") == "true" or any(k.startswith("node.kubernetes.io/microk8s") for k in labels):
@@ -200,9 +218,11 @@ def runtime_dirs(node: Mapping[str, Any], files: NodeFiles | None) -> RuntimeDir
                 conf, source, confident = other.conf_dir, f"node files (network config found in {other.conf_dir})", True
                 bins = other.bin_dir if files.exists(other.bin_dir) else bins
                 break
-    if distro.name == "k3s" and files.exists(bins) is False:
-        # Older k3s keeps binaries in data/<hash>/bin; the stable data/cni came in Oct 2024.
-        old = f"{distro.data_dir}/data/current/bin"
-        if files.exists(old):
-            bins, source = old, source + f"; {distro.data_dir}/data/cni absent, using {old}"
+    if distro.name == "k3s" and distro.data_dir and bins.startswith(distro.data_dir + "/data/"):
+        # The node tells which k3s bin dir it has: the stable data/cni (Oct 2024 on) or data/current/bin.
+        stable, old = f"{distro.data_dir}/data/cni", f"{distro.data_dir}/data/current/bin"
+        if files.exists(stable) and bins != stable:
+            bins, source = stable, source + f"; node has {stable}"
+        elif files.exists(stable) is False and files.exists(old) and bins != old:
+            bins, source = old, source + f"; node has no {stable}, using {old}"
     return RuntimeDirs(distro, conf, bins, source, confident)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -35,10 +36,13 @@ def field_snapshot(shared, case: str, base: str) -> tuple[Snapshot, dict]:
     main["volumeMounts"] = list(mounts.values())
     if reported["args"] is not None:
         main["args"] = list(reported["args"])
-    distro = "k3s" if data["distro"].startswith("k3s") else "kubeadm"
+    distro = "k3s" if data["distro"].startswith("k3s") else "gke" if data["distro"].startswith("GKE") else "kubeadm"
     node = sc.node("node-1", distro)
-    if "v1.28" in data["distro"]:
-        node["status"]["nodeInfo"]["kubeletVersion"] = "v1.28.15+k3s1"
+    version = re.search(r"v\d+\.\d+\.\d+\+k3s\d+", data["distro"])
+    if version:
+        node["status"]["nodeInfo"]["kubeletVersion"] = version.group(0)
+    elif "v1.28.x" in data["distro"]:
+        node["status"]["nodeInfo"]["kubeletVersion"] = "v1.28.15+k3s1"  # "1.28.x": the newest 1.28
     pod = sc.pod(ds, "node-1", running=False, exit_code=0)
     logs = {("kube-system", pod["metadata"]["name"], main["name"], True): "\n".join(data["log_lines"])}
     snap = Snapshot(
@@ -99,3 +103,44 @@ def test_field_14_thick_cniconfigdir_default(shared, case):
     report = diagnose(sc.manifest_snapshot(objs, "kubeadm"))
     f = next(f for f in report.findings if f.field == "daemon-config cniConfigDir")
     assert f.code == "M101" and f.current is None and f.expected == data["expected_fix"]["daemon_config.cniConfigDir"]
+
+
+def _planned(report, snap) -> dict[str, str | None]:
+    return {c.key: c.value for c in build_plan(report, snap).changes}
+
+
+def test_field_02_vanilla_paths_on_old_k3s(shared):
+    """k3s v1.19: the runtime reads the k3s conf dir, and its binaries live in the versioned data/current/bin."""
+    snap, case = field_snapshot(shared, "field-02", "k8snetworkplumbingwg-multus-cni/multus-daemonset.yml")
+    report = diagnose(snap)
+    codes = {f.field: f.code for f in report.findings}
+    assert codes["volume cni hostPath"] == "M107" and codes["volume cnibin hostPath"] == "M108"
+    assert codes["container kube-multus arg --multus-kubeconfig-file-host"] == "M105"
+    planned = _planned(report, snap)
+    for key in ("ds.volume.cni.hostPath", "ds.volume.cnibin.hostPath"):
+        assert planned[key] == case["expected_fix"][key]
+    # the kubeconfig the generated 00-multus.conf names (multus_conf.kubeconfig) comes from this flag
+    assert planned["ds.arg.--multus-kubeconfig-file-host"] == case["expected_fix"]["multus_conf.kubeconfig"]
+
+
+def test_field_03_multus_conf_copied_where_k3s_does_not_look(shared):
+    snap, case = field_snapshot(shared, "field-03", "k8snetworkplumbingwg-multus-cni/multus-daemonset.yml")
+    # the reporter's ConfigMap volume presented the file as 00-multus.conf
+    for v in snap.daemonsets[0]["spec"]["template"]["spec"]["volumes"]:
+        if v["name"] == "multus-cfg":
+            v["configMap"]["items"][0]["path"] = "00-multus.conf"
+    report = diagnose(snap)
+    assert {f.code for f in report.findings if f.field == "volume cni hostPath"} == {"M107"}
+    planned = _planned(report, snap)
+    for key, value in case["expected_fix"].items():
+        assert planned[key] == value, key
+
+
+def test_field_04_gke_bin_dir(shared):
+    snap, case = field_snapshot(shared, "field-04", "k8snetworkplumbingwg-multus-cni/multus-daemonset.yml")
+    report = diagnose(snap)
+    assert report.installs[0].nodes[0].distribution == "gke"
+    f = next(f for f in report.findings if f.field == "volume cnibin hostPath")
+    assert f.code == "M108" and f.expected == "/home/kubernetes/bin"
+    assert "volume cni hostPath" not in {f.field for f in report.findings}
+    assert _planned(report, snap) == {"ds.volume.cnibin.hostPath": case["expected_fix"]["ds.volume.cnibin.hostPath"]}

@@ -28,7 +28,7 @@ def node(
     }
 
 
-def k3s_node(*args: str, kubelet: str = "v1.30.4+k3s1") -> dict[str, Any]:
+def k3s_node(*args: str, kubelet: str = "v1.31.4+k3s1") -> dict[str, Any]:
     annotations = {"k3s.io/node-args": json.dumps(["server", *args])} if args else None
     return node(kubelet=kubelet, annotations=annotations)
 
@@ -52,7 +52,7 @@ def conf_file() -> Entry:
             "k3s",
             f"{K3S}/agent/etc/cni/net.d",
             f"{K3S}/data/cni",
-            "kubelet v1.30.4+k3s1",
+            "kubelet v1.31.4+k3s1",
             id="k3s-from-kubelet-version",
         ),
         pytest.param(
@@ -60,7 +60,7 @@ def conf_file() -> Entry:
             "k3s",
             "/srv/k3s/agent/etc/cni/net.d",
             "/srv/k3s/data/cni",
-            "kubelet v1.30.4+k3s1, --data-dir /srv/k3s",
+            "kubelet v1.31.4+k3s1, --data-dir /srv/k3s",
             id="k3s-data-dir-as-separate-word",
         ),
         pytest.param(
@@ -68,7 +68,7 @@ def conf_file() -> Entry:
             "k3s",
             "/srv/k3s/agent/etc/cni/net.d",
             "/srv/k3s/data/cni",
-            "kubelet v1.30.4+k3s1, --data-dir /srv/k3s/",
+            "kubelet v1.31.4+k3s1, --data-dir /srv/k3s/",
             id="k3s-data-dir-with-equals-and-trailing-slash",
         ),
         pytest.param(
@@ -76,7 +76,7 @@ def conf_file() -> Entry:
             "k3s",
             "/etc/cni/net.d",
             "/opt/cni/bin",
-            "kubelet v1.30.4+k3s1, --flannel-backend=none",
+            "kubelet v1.31.4+k3s1, --flannel-backend=none",
             id="k3s-without-flannel-uses-containerd-defaults",
         ),
         pytest.param(
@@ -84,7 +84,7 @@ def conf_file() -> Entry:
             "k3s",
             f"{K3S}/agent/etc/cni/net.d",
             f"{K3S}/data/cni",
-            "kubelet v1.30.4+k3s1",
+            "kubelet v1.31.4+k3s1",
             id="k3s-with-other-flannel-backend",
         ),
         pytest.param(
@@ -165,8 +165,8 @@ def test_detect_unknown_node_is_generic_and_not_confident(n: dict[str, Any]) -> 
     [pytest.param("not json", id="invalid-json"), pytest.param('{"--data-dir": "/srv"}', id="json-not-a-list")],
 )
 def test_detect_k3s_ignores_unreadable_node_args(annotation: str) -> None:
-    n = node(kubelet="v1.30.4+k3s1", annotations={"k3s.io/node-args": annotation})
-    assert detect(n) == (k3s(), "kubelet v1.30.4+k3s1", True)
+    n = node(kubelet="v1.31.4+k3s1", annotations={"k3s.io/node-args": annotation})
+    assert detect(n) == (k3s(), "kubelet v1.31.4+k3s1", True)
 
 
 # --- runtime_config_dirs ----------------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def test_runtime_dirs_without_files_uses_the_table() -> None:
         "k3s",
         f"{K3S}/agent/etc/cni/net.d",
         f"{K3S}/data/cni",
-        "k3s defaults (kubelet v1.30.4+k3s1)",
+        "k3s defaults (kubelet v1.31.4+k3s1)",
         True,
     )
 
@@ -321,12 +321,31 @@ def test_runtime_dirs_old_k3s_without_data_cni_uses_data_current_bin() -> None:
             f"{K3S}/data/3ccf8a82/bin/flannel": Entry("file"),
         }
     )
-    dirs = runtime_dirs(k3s_node(kubelet="v1.27.4+k3s1"), nf)
+    dirs = runtime_dirs(k3s_node(kubelet="v1.31.4+k3s1"), nf)
     assert (dirs.conf_dir, dirs.bin_dir, dirs.source) == (
         f"{K3S}/agent/etc/cni/net.d",
         f"{K3S}/data/current/bin",
-        f"k3s defaults (kubelet v1.27.4+k3s1); {K3S}/data/cni absent, using {K3S}/data/current/bin",
+        f"k3s defaults (kubelet v1.31.4+k3s1); node has no {K3S}/data/cni, using {K3S}/data/current/bin",
     )
+
+
+@pytest.mark.parametrize(
+    ("kubelet", "bin_dir"),
+    [
+        pytest.param("v1.27.4+k3s1", f"{K3S}/data/current/bin", id="minor-before-the-stable-dir"),
+        pytest.param("v1.30.5+k3s1", f"{K3S}/data/current/bin", id="patch-before-the-oct-2024-release"),
+        pytest.param("v1.30.6+k3s1", f"{K3S}/data/cni", id="oct-2024-release"),
+        pytest.param("v1.33.1+k3s1", f"{K3S}/data/cni", id="later-minor"),
+        pytest.param("unparseable+k3s", f"{K3S}/data/cni", id="unknown-version-assumes-current"),
+    ],
+)
+def test_k3s_bin_dir_follows_the_release_without_node_files(kubelet: str, bin_dir: str) -> None:
+    assert runtime_dirs(k3s_node(kubelet=kubelet), None).bin_dir == bin_dir
+
+
+def test_old_k3s_node_files_with_data_cni_win_over_the_version() -> None:
+    nf = files({f"{K3S}/data/cni/flannel": Entry("file")})
+    assert runtime_dirs(k3s_node(kubelet="v1.27.4+k3s1"), nf).bin_dir == f"{K3S}/data/cni"
 
 
 @pytest.mark.parametrize(
