@@ -30,7 +30,10 @@ def _yaml() -> Any:
 
 
 def _documents(path: Path) -> Iterator[Any]:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
     if path.suffix == ".json":
         try:
             yield json.loads(text)

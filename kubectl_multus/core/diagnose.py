@@ -14,6 +14,7 @@ from kubectl_multus.core.install import (
     Setting,
     find_installs,
     parse_json_object,
+    pod_spec,
     thick_settings,
     thin_settings,
 )
@@ -27,7 +28,7 @@ from kubectl_multus.core.pathchecks import (
     stray_configs,
 )
 from kubectl_multus.core.podchecks import check_pod, check_resources, log_hits, pod_summary, pods_of
-from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, meta
+from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, configmap_text, meta
 
 
 class MultusNotFound(Exception):
@@ -72,11 +73,30 @@ class Report:
         return self.worst is None or self.worst <= Severity.INFO
 
 
+def _term_matches(term: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    for expr in term.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
+
+
 def _matches_selector(node: Obj, ds: Obj) -> bool:
-    spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
+    """Would the DaemonSet run on this node: nodeSelector, and required node affinity by labels."""
+    spec = pod_spec(ds)
     selector: Mapping[str, str] = spec.get("nodeSelector") or {}
     labels = (node.get("metadata") or {}).get("labels") or {}
-    return all(labels.get(k) == v for k, v in selector.items())
+    if not all(labels.get(k) == v for k, v in selector.items()):
+        return False
+    affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
+    terms = (affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
+    return not terms or any(_term_matches(t, labels) for t in terms)
 
 
 def read_daemon_config(snapshot: Snapshot, inst: Install, files: NodeFiles | None) -> DaemonConfig:
@@ -87,7 +107,7 @@ def read_daemon_config(snapshot: Snapshot, inst: Install, files: NodeFiles | Non
         cm = snapshot.configmap(inst.namespace, loc.config_map or "")
         if cm is None:
             return DaemonConfig(loc, where, None, None, f"ConfigMap {inst.namespace}/{loc.config_map} does not exist")
-        text = (cm.get("data") or {}).get(loc.key or "")
+        text, _binary = configmap_text(cm, loc.key or "")
         if text is None:
             return DaemonConfig(loc, where, None, None, f"{where} does not exist")
     elif loc.kind == "host":
@@ -118,12 +138,14 @@ def read_daemon_config(snapshot: Snapshot, inst: Install, files: NodeFiles | Non
     return DaemonConfig(loc, where, text, data, error and f"{where}: {error}")
 
 
-def _multus_conf(ctx: Context, pod_ok: bool | None, auto: bool) -> list[Finding]:
-    """The 00-multus.conf(list) Multus wrote into the runtime's conf dir."""
+def _multus_conf(ctx: Context, pod_ok: bool | None, conf_file: str) -> list[Finding]:
+    """The 00-multus.conf(list) Multus wrote (not in auto mode: the file it copied) into the runtime's conf dir."""
     files = ctx.files
+    auto = conf_file == "auto"
     if files is None or not files.exists(ctx.dirs.conf_dir):
         return []
-    names = [n for n in files.listdir(ctx.dirs.conf_dir) or [] if n.startswith("00-multus.conf")]
+    copied = conf_file.rsplit("/", 1)[-1]
+    names = [n for n in files.listdir(ctx.dirs.conf_dir) or [] if n.startswith("00-multus.conf") or n == copied]
     out: list[Finding] = []
     if not names:
         if auto and pod_ok:
@@ -167,8 +189,10 @@ def _multus_conf(ctx: Context, pod_ok: bool | None, auto: bool) -> list[Finding]
                 current=str(kubeconfig),
                 expected=expected,
                 evidence=(f"the entrypoint wrote the kubeconfig to {expected}",),
-                remediation=f"set --multus-kubeconfig-file-host={expected}; the entrypoint rewrites {name}",
-                changes=(change,),
+                remediation=f"set --multus-kubeconfig-file-host={expected}; the entrypoint rewrites {name}"
+                if auto
+                else f"fix the kubeconfig in the file --multus-conf-file names ({conf_file})",
+                changes=(change,) if auto else (),
             )
         )
     return out
@@ -279,7 +303,7 @@ def diagnose_node(
         summary = pod_summary(pod, inst.container_name) if pod is not None else None
         pod_ok = None if summary is None else summary["phase"] == "Running" and summary["ready"]
         auto = by_name.get("--multus-conf-file") or by_name.get("multusConfigFile")
-        findings.extend(_multus_conf(ctx, pod_ok, auto is None or auto.effective == "auto"))
+        findings.extend(_multus_conf(ctx, pod_ok, (auto.effective if auto else None) or "auto"))
     findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))
     volumes = {}
     for s in settings:

@@ -24,8 +24,9 @@ class Distro:
     name: str
     conf_dir: str
     bin_dir: str
-    runtime_configs: tuple[str, ...] = ()  # where the runtime config lives on the node
+    runtime_configs: tuple[str, ...] = ()  # where the runtime config lives on the node (a dir: drop-ins)
     data_dir: str | None = None  # k3s/rke2 --data-dir
+    more_bin_dirs: tuple[str, ...] = ()  # searched too, after bin_dir
 
 
 # The first k3s release of each minor with the stable data/cni bin dir (k3s-io/k3s#10869, Oct 2024).
@@ -74,7 +75,15 @@ TABLE: dict[str, Distro] = {
     ),
     "openshift": Distro("openshift", "/etc/kubernetes/cni/net.d", "/var/lib/cni/bin", ("/etc/crio/crio.conf",)),
     "gke": Distro("gke", "/etc/cni/net.d", "/home/kubernetes/bin", ("/etc/containerd/config.toml",)),
-    "crio": Distro("crio", "/etc/cni/net.d", "/usr/libexec/cni", ("/etc/crio/crio.conf",)),
+    # CRI-O searches every plugin_dirs entry; packaged plugins live in /usr/libexec/cni, upstream's in /opt/cni/bin.
+    "crio": Distro(
+        "crio",
+        "/etc/cni/net.d",
+        "/usr/libexec/cni",
+        ("/etc/crio/crio.conf", "/etc/crio/crio.conf.d"),
+        None,
+        ("/opt/cni/bin",),
+    ),
     "k0s": Distro("k0s", "/etc/cni/net.d", "/opt/cni/bin", ("/etc/k0s/containerd.toml",)),
     "kind": Distro("kind", "/etc/cni/net.d", "/opt/cni/bin", ("/etc/containerd/config.toml",)),
     "kubeadm": Distro("kubeadm", "/etc/cni/net.d", "/opt/cni/bin", ("/etc/containerd/config.toml",)),
@@ -94,6 +103,11 @@ class RuntimeDirs:
     bin_dir: str
     source: str  # e.g. "k3s defaults (kubelet v1.30.4+k3s1)" or "node file /etc/containerd/config.toml"
     confident: bool  # False when nothing pointed at the distribution
+    more_bin_dirs: tuple[str, ...] = ()  # also searched by the runtime
+
+    @property
+    def bin_dirs(self) -> tuple[str, ...]:
+        return (self.bin_dir, *self.more_bin_dirs)
 
 
 def _node_args(node: Mapping[str, Any], program: str) -> list[str]:
@@ -164,28 +178,35 @@ _TOML_LIST = re.compile(r"^\s*(bin_dirs|plugin_dirs)\s*=\s*\[([^\]]*)\]", re.M)
 
 def runtime_config_dirs(text: str, distro: Distro) -> tuple[str | None, str | None]:
     """(conf_dir, bin_dir) named in a containerd or CRI-O config, templates included."""
-    conf = bins = None
+    conf, all_bins = runtime_config_all_dirs(text, distro)
+    return conf, all_bins[0] if all_bins else None
+
+
+def runtime_config_all_dirs(text: str, distro: Distro) -> tuple[str | None, list[str]]:
+    """(conf_dir, every bin dir) named in a containerd or CRI-O config: CRI-O searches all plugin_dirs."""
+    conf = None
+    bins: list[str] = []
     for key, value in _TOML_KEY.findall(text):
         if key in ("conf_dir", "network_dir"):
             conf = value
         else:
-            bins = value
+            bins = [value]
     for _key, values in _TOML_LIST.findall(text):
-        first = re.findall(r'"([^"]+)"', values)
-        if first:
-            bins = first[0]
+        listed = re.findall(r'"([^"]+)"', values)
+        if listed:
+            bins = listed
     subst = {"${SNAP_DATA}": MICROK8S, "$SNAP_DATA": MICROK8S}
     if distro.data_dir:
         subst["{{ .NodeConfig.AgentConfig.CNIConfDir }}"] = f"{distro.data_dir}/agent/etc/cni/net.d"
-    out: list[str | None] = []
-    for value in (conf, bins):
+
+    def expand(value: str | None) -> str | None:
         if value is None or ("{{" in value and not any(k in value for k in subst)):
-            out.append(None)
-            continue
+            return None
         for k, v in subst.items():
             value = value.replace(k, v)
-        out.append(norm(value))
-    return out[0], out[1]
+        return norm(value)
+
+    return expand(conf), [b for b in (expand(v) for v in bins) if b]
 
 
 def _has_primary(files: NodeFiles, conf_dir: str) -> bool:
@@ -201,14 +222,32 @@ def runtime_dirs(node: Mapping[str, Any], files: NodeFiles | None) -> RuntimeDir
     """Conf and bin dir for one node: the table, unless the node's files say otherwise."""
     distro, why, confident = detect(node)
     conf, bins, source = distro.conf_dir, distro.bin_dir, f"{distro.name} defaults ({why})"
+    more = distro.more_bin_dirs
     if files is None:
-        return RuntimeDirs(distro, conf, bins, source, confident)
-    for path in distro.runtime_configs:
+        return RuntimeDirs(distro, conf, bins, source, confident, more)
+    found_conf: str | None = None
+    found_bins: list[str] = []
+    found_in: list[str] = []
+    for path in _config_files(files, distro.runtime_configs):  # later drop-ins override earlier files
         text = files.read(path)
         if text:
-            c, b = runtime_config_dirs(text, distro)
+            c, b = runtime_config_all_dirs(text, distro)
             if c or b:
-                return RuntimeDirs(distro, c or conf, b or bins, f"node file {path}", True)
+                found_conf, found_bins = c or found_conf, b or found_bins
+                found_in.append(path)
+    if found_in:
+        bins_all = found_bins or [bins, *more]
+        return RuntimeDirs(
+            distro, found_conf or conf, bins_all[0], f"node file {', '.join(found_in)}", True, tuple(bins_all[1:])
+        )
+    if more and files.exists(bins) is False:
+        present = [b for b in more if files.exists(b)]
+        if present:  # e.g. CRI-O with plugins only in /opt/cni/bin
+            bins, more, source = (
+                present[0],
+                tuple(b for b in (bins, *more) if b != present[0]),
+                source + (f"; node has {present[0]}"),
+            )
     if not _has_primary(files, conf):
         # The table's dir holds no network config: look where the others keep theirs.
         for other in [k3s(), *TABLE.values()]:
@@ -225,4 +264,14 @@ def runtime_dirs(node: Mapping[str, Any], files: NodeFiles | None) -> RuntimeDir
             bins, source = stable, source + f"; node has {stable}"
         elif files.exists(stable) is False and files.exists(old) and bins != old:
             bins, source = old, source + f"; node has no {stable}, using {old}"
-    return RuntimeDirs(distro, conf, bins, source, confident)
+    return RuntimeDirs(distro, conf, bins, source, confident, more)
+
+
+def _config_files(files: NodeFiles, paths: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for path in paths:
+        if files.is_dir(path):
+            out.extend(f"{path}/{n}" for n in sorted(files.listdir(path) or []) if n.endswith(".conf"))
+        else:
+            out.append(path)
+    return out

@@ -119,7 +119,19 @@ class Install:
 
     @property
     def pod_spec(self) -> Mapping[str, Any]:
-        return ((self.ds.get("spec") or {}).get("template") or {}).get("spec") or {}
+        return pod_spec(self.ds)
+
+    @property
+    def shell_wrapped(self) -> bool:
+        """The command runs through a shell script string (OpenShift: bash -c "exec ..."), so a
+        flag can be edited where it stands but not appended."""
+        return any(
+            " " in str(w) for w in list(self.container.get("command") or []) + list(self.container.get("args") or [])
+        )
+
+    def flag_is_own_word(self, name: str) -> bool:
+        words = [str(w) for w in list(self.container.get("command") or []) + list(self.container.get("args") or [])]
+        return any(w == name or w.startswith(name + "=") for w in words)
 
     def flag(self, name: str) -> str | None:
         return flag_value(self.args, name)
@@ -132,8 +144,7 @@ class Install:
 
     def with_ds(self, ds: Obj) -> Install:
         """The same install read from an edited copy of its DaemonSet."""
-        spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
-        main = next(c for c in spec.get("containers") or [] if c.get("name") == self.container_name)
+        main = next(c for c in pod_spec(ds).get("containers") or [] if c.get("name") == self.container_name)
         return read_install(ds, main)
 
     @property
@@ -164,14 +175,21 @@ def _words(container: Mapping[str, Any]) -> list[str]:
     return words
 
 
+def pod_spec(ds: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod template spec of a DaemonSet, `{}` where any level is missing."""
+    return ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
+
+
 def _looks_like_multus(container: Mapping[str, Any]) -> bool:
     text = " ".join(_words(container))
     image = str(container.get("image", ""))
+    repo = image.rsplit("/", 1)[-1].split(":", 1)[0]
     if any(n in image or n in text for n in NOT_MULTUS):
         return False
-    if THICK_MARKER in text or any(m in text for m in THIN_MARKERS):
+    if THICK_MARKER in text or "thin_entrypoint" in text:
         return True
-    repo = image.rsplit("/", 1)[-1].split(":", 1)[0]
+    if "entrypoint.sh" in text:  # a common name: Multus's legacy one only with a Multus image or flags
+        return "multus" in repo or "--multus-conf-file" in text or "--cni-conf-dir" in text
     return "multus" in repo and not container.get("command")
 
 
@@ -181,15 +199,14 @@ def find_installs(snapshot: Snapshot, namespace: str | None = None) -> list[Inst
     for ds in snapshot.daemonsets:
         if namespace and meta(ds, "namespace", "default") != namespace:
             continue
-        spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
-        main = next((c for c in spec.get("containers") or [] if _looks_like_multus(c)), None)
+        main = next((c for c in pod_spec(ds).get("containers") or [] if _looks_like_multus(c)), None)
         if main is not None:
             found.append(read_install(ds, main))
     return found
 
 
 def read_install(ds: Obj, main: Mapping[str, Any]) -> Install:
-    spec = ((ds.get("spec") or {}).get("template") or {}).get("spec") or {}
+    spec = pod_spec(ds)
     volumes = spec.get("volumes") or []
     words = _words(main)
     text = " ".join(words)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kubectl_multus.core.distros import K3S_VERSIONED_BIN, RuntimeDirs
+from kubectl_multus.core.distros import K3S_VERSIONED_BIN, TABLE, RuntimeDirs
 from kubectl_multus.core.findings import Change, Finding, Severity, Target
 from kubectl_multus.core.fixplan import apply_to_daemonset
 from kubectl_multus.core.install import Install, flag_value
@@ -18,6 +18,18 @@ from kubectl_multus.core.paths import MountTable, Volume, is_under, norm
 from kubectl_multus.core.snapshot import NodeFiles
 
 INSTALL_TARGET_DEFAULT = "/host/opt/cni/bin"
+KNOWN_CONF_DIRS = {d.conf_dir for d in TABLE.values()} | {"/etc/cni/net.d", "/var/run/multus/cni/net.d"}
+
+
+def _movable(inst: Install, vol: Volume, target: str, via: str | None) -> bool:
+    """Is pointing `vol` at `target` the fix? Not when the volume already holds the target below it
+    (the setting should point deeper), when it is mounted with subPath (its hostPath is only a base),
+    or when the setting reaches into a subdirectory of it (then the setting is at fault)."""
+    if vol.host_path is None or is_under(target, vol.host_path):
+        return False
+    if any(m.sub_path for m in inst.mounts.by_volume(vol.name)):
+        return False
+    return via is None or via == vol.host_path
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,7 @@ class Layout:
     findings: tuple[Finding, ...]
     conf_volume: Volume | None
     bin_volume: Volume | None
+    bin_dir: str  # the runtime bin dir this install uses (one of the node's, when it searches several)
 
     @property
     def mounts(self) -> MountTable:
@@ -48,7 +61,7 @@ def conf_volume(inst: Install, conf_setting: str | None) -> Volume | None:
     picks: tuple[Callable[[Volume], bool], ...] = (
         lambda v: any(m.mount_path == "/host/etc/cni/net.d" for m in inst.mounts.by_volume(v.name)),
         lambda v: v.name == "cni",
-        lambda v: (v.host_path or "").endswith(("/net.d", "/cni-network")),
+        lambda v: v.host_path in KNOWN_CONF_DIRS,
     )
     for pick in picks:
         found = next((v for v in vols if pick(v)), None)
@@ -118,7 +131,7 @@ def correct(
     cvol = conf_volume(inst, conf_setting)
     if cvol and cvol.host_path and norm(cvol.host_path) != dirs.conf_dir:
         via = inst.mounts.resolve(conf_setting).host_path if conf_setting else None
-        if via is None or via == cvol.host_path or is_under(via, cvol.host_path):
+        if _movable(inst, cvol, dirs.conf_dir, via):
             ch = Change(ds, f"ds.volume.{cvol.name}.hostPath", dirs.conf_dir, cvol.host_path)
             changes.append(ch)
             evidence = [f"the runtime reads CNI configs from {dirs.conf_dir} on this {where}"]
@@ -142,7 +155,8 @@ def correct(
             )
 
     bvol = bin_volume(inst, bin_setting)
-    if bvol and bvol.host_path and norm(bvol.host_path) != dirs.bin_dir:
+    bin_dir = bvol.host_path if bvol and bvol.host_path in dirs.bin_dirs else dirs.bin_dir
+    if bvol and bvol.host_path and bvol.host_path not in dirs.bin_dirs and _movable(inst, bvol, dirs.bin_dir, None):
         versioned = K3S_VERSIONED_BIN.match(bvol.host_path)
         ch = Change(ds, f"ds.volume.{bvol.name}.hostPath", dirs.bin_dir, bvol.host_path)
         if versioned and dirs.distro.name == "k3s":
@@ -203,27 +217,27 @@ def correct(
     if chroot and bvol is not None:
         # Under chroot the daemon stats binDir in the pod and runs it on the host: same path in both.
         identity = any(
-            m.volume.kind == "hostPath" and fixed.mounts.resolve(m.mount_path).host_path == m.mount_path == dirs.bin_dir
+            m.volume.kind == "hostPath" and fixed.mounts.resolve(m.mount_path).host_path == m.mount_path == bin_dir
             for m in fixed.mounts.mounts
         )
         mounted = fixed.mounts.by_volume(bvol.name)
         if not identity and mounted:
             m = mounted[0]
-            ch = Change(ds, f"ds.mount.{bvol.name}.mountPath", dirs.bin_dir, m.mount_path, inst.container_name)
+            ch = Change(ds, f"ds.mount.{bvol.name}.mountPath", bin_dir, m.mount_path, inst.container_name)
             findings.append(
                 Finding(
                     "M106",
                     Severity.ERROR,
                     f"the thick daemon runs delegate plugins chrooted to the host, so the CNI bin dir must be mounted "
-                    f"at its host path {dirs.bin_dir}; volume {bvol.name} is mounted at {m.mount_path}",
+                    f"at its host path {bin_dir}; volume {bvol.name} is mounted at {m.mount_path}",
                     object=inst.ref,
                     field=f"container {inst.container_name} mount {bvol.name} mountPath",
                     current=m.mount_path,
-                    expected=dirs.bin_dir,
+                    expected=bin_dir,
                     evidence=("multus-daemon expects the cnibin path to be identical in pod and host",),
-                    remediation=f"mount volume {bvol.name} at {dirs.bin_dir} in container {inst.container_name}",
+                    remediation=f"mount volume {bvol.name} at {bin_dir} in container {inst.container_name}",
                     changes=(ch,),
                 )
             )
             fixed = fixed.with_ds(apply_to_daemonset(fixed.ds, [ch]))
-    return Layout(fixed, tuple(findings), cvol, bvol)
+    return Layout(fixed, tuple(findings), cvol, bvol, bin_dir)

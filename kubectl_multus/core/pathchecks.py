@@ -6,7 +6,7 @@ that makes it right and the change that sets it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from kubectl_multus.core.distros import RuntimeDirs, is_primary_config
 from kubectl_multus.core.findings import Change, Finding, Severity, Target
@@ -66,8 +66,17 @@ def _same_host_file(files: NodeFiles | None, a: str, b: str) -> bool:
     return files is not None and files.exists(a) is True and files.realpath(a) == files.realpath(b)
 
 
-def _change(ctx: Context, s: Setting, value: str | None) -> Change:
+def _change(ctx: Context, s: Setting, value: str | None) -> Change | None:
+    """The change that sets `s` to `value`, or None when it cannot be made safely: a flag hidden
+    inside a shell script string is the user's to edit (we never write into shell strings)."""
+    if s.source == "arg" and ctx.install.shell_wrapped and not ctx.install.flag_is_own_word(s.name):
+        return None
     return Change(ctx.config_target, s.fix_key, value, s.value, ctx.install.container_name if s.source == "arg" else "")
+
+
+def _changes(ctx: Context, s: Setting, value: str | None) -> tuple[Change, ...]:
+    change = _change(ctx, s, value) if value else None
+    return (change,) if change else ()
 
 
 def _field(ctx: Context, s: Setting) -> str:
@@ -100,9 +109,17 @@ def _wrong(
         current=s.value if current is None else current,
         expected=expected,
         evidence=evidence,
-        remediation=f"set {s.name} to {expected}" if expected else fallback or f"fix {s.name}",
-        changes=(_change(ctx, s, expected),) if expected else (),
+        remediation=_remedy(ctx, s, expected, fallback),
+        changes=_changes(ctx, s, expected),
     )
+
+
+def _remedy(ctx: Context, s: Setting, expected: str | None, fallback: str = "") -> str:
+    if not expected:
+        return fallback or f"fix {s.name}"
+    if _change(ctx, s, expected) is None:
+        return f"edit the shell command of container {ctx.install.container_name}: set {s.name}={expected}"
+    return f"set {s.name} to {expected}"
 
 
 def _classify(ctx: Context, s: Setting, value: str, expected: str | None) -> tuple[str, str]:
@@ -121,7 +138,10 @@ def _classify(ctx: Context, s: Setting, value: str, expected: str | None) -> tup
     if (
         s.value is not None
         and table.resolve(value).kind == "container"
-        and (ctx.layout.mounts.to_container(value) or norm(value) in (ctx.dirs.conf_dir, ctx.dirs.bin_dir))
+        and (
+            ctx.layout.mounts.to_container(value, via_root=False)
+            or norm(value) in (ctx.dirs.conf_dir, *ctx.dirs.bin_dirs)
+        )
     ):
         return "M102", (
             f"{s.name} is read inside the container, but {value} is the host path; the container sees that "
@@ -142,13 +162,21 @@ def _container_setting(
     """A container-world directory that must lead to `host_target` on the host."""
     value = s.effective
     fixed = ctx.layout.mounts
-    expected = fixed.to_container(host_target, writable=s.role == "conf-dir")
+    expected = fixed.to_container(host_target, writable=s.role == "conf-dir", via_root=False)
     resolves, host = describe(ctx.install.mounts, value) if value else ("not set", None)
     fixed_host = fixed.host_path(value) if value else None
     ok = value is not None and fixed_host is not None and _same_host_file(ctx.files, fixed_host, host_target)
     row = PathRow(s.name, s.world, value, s.value is None, resolves, host, expected, _exists(ctx.files, host), ok)
-    if ok or expected is None:
+    if ok:
         return row, None
+    if expected is None:
+        why = (
+            f"{s.name} must lead to {what}, host {host_target}, but no volume of container "
+            f"{ctx.install.container_name} mounts it (the value {value} is {resolves})"
+        )
+        fallback = f"mount hostPath {host_target} into container {ctx.install.container_name} and point {s.name} at it"
+        evidence = (f"{what}: host {host_target} ({ctx.dirs.source})",)
+        return row, _wrong(ctx, s, "M101", why, None, fallback=fallback, evidence=evidence)
     if value is None:
         code, why = "M101", f"{s.name} is not set, and Multus needs it to find {what}"
     else:
@@ -166,15 +194,15 @@ def check_conf_dir(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
 
 def check_bin_dir(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
     if s.world != "both":
-        return _container_setting(ctx, s, ctx.dirs.bin_dir, "M108", "the runtime's CNI bin dir")
+        return _container_setting(ctx, s, ctx.layout.bin_dir, "M108", "the runtime's CNI bin dir")
     value = s.effective or ""
     fixed = ctx.layout.mounts
     resolves, host = describe(ctx.install.mounts, value)
-    ok = norm(value) == ctx.dirs.bin_dir and fixed.host_path(value) == ctx.dirs.bin_dir
-    if not ok and norm(value) == ctx.dirs.bin_dir and _whole_daemon_chrooted(ctx):
+    ok = norm(value) == ctx.layout.bin_dir and fixed.host_path(value) == ctx.layout.bin_dir
+    if not ok and norm(value) == ctx.layout.bin_dir and _whole_daemon_chrooted(ctx):
         ok = True
     row = PathRow(
-        s.name, s.world, value, s.value is None, resolves, host, ctx.dirs.bin_dir, _exists(ctx.files, value), ok
+        s.name, s.world, value, s.value is None, resolves, host, ctx.layout.bin_dir, _exists(ctx.files, value), ok
     )
     if ok:
         return row, None
@@ -183,17 +211,17 @@ def check_bin_dir(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
         "M106",
         Severity.ERROR,
         f"with chrootDir set, binDir is looked up in the container and run on the host, so it must be the runtime's "
-        f"CNI bin dir {ctx.dirs.bin_dir} mounted at that same path; it is {value}{default}",
+        f"CNI bin dir {ctx.layout.bin_dir} mounted at that same path; it is {value}{default}",
         object=_object(ctx),
         field=_field(ctx, s),
         current=s.value,
-        expected=ctx.dirs.bin_dir,
+        expected=ctx.layout.bin_dir,
         evidence=(
-            f"runtime CNI bin dir: {ctx.dirs.bin_dir} ({ctx.dirs.source})",
+            f"runtime CNI bin dir: {ctx.layout.bin_dir} ({ctx.dirs.source})",
             f"{value} in the container: {resolves}",
         ),
-        remediation=f"set binDir to {ctx.dirs.bin_dir}",
-        changes=(_change(ctx, s, ctx.dirs.bin_dir),),
+        remediation=f"set binDir to {ctx.layout.bin_dir}",
+        changes=_changes(ctx, s, ctx.layout.bin_dir),
     )
 
 
@@ -241,10 +269,10 @@ def check_autoconfig(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]
             evidence=(f"host {ctx.dirs.conf_dir}: {', '.join(ctx.files.listdir(ctx.dirs.conf_dir) or []) or 'empty'}",),
             remediation="start the primary CNI (flannel, calico, cilium, ...) first; Multus delegates to it",
         )
-        row = PathRow(**{**row.__dict__, "ok": False})
+        row = replace(row, ok=False)
     if finding is not None and finding.code == "M110" and holders:
         found = f"host {target} holds " + ", ".join(n for n in ctx.files.listdir(target) or [] if is_primary_config(n))  # type: ignore[union-attr]
-        finding = Finding(**{**finding.__dict__, "evidence": (*finding.evidence, found)})
+        finding = replace(finding, evidence=(*finding.evidence, found))
     return row, finding
 
 
@@ -273,7 +301,7 @@ def check_kubeconfig(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]
         )
     evidence = [f"the entrypoint writes <cni-conf-dir>/{KUBECONFIG_IN_CONF_DIR}, host {expected}"]
     if exists is False:
-        evidence.append(f"{value} does not exist on node {ctx.node}: every pod's network setup would fail")
+        evidence.append(f"{value} does not exist on the node: every pod's network setup would fail")
     return row, _wrong(ctx, s, code, why, expected, evidence=tuple(evidence))
 
 
@@ -295,7 +323,7 @@ def check_host_file(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
             current=value,
             expected=in_pod,
             remediation=f"set {s.name}={in_pod}",
-            changes=(_change(ctx, s, in_pod),),
+            changes=_changes(ctx, s, in_pod),
         )
     row = PathRow(s.name, s.world, value, False, f"host {value}", value, value, exists, exists is not False)
     if exists is False:
@@ -303,7 +331,7 @@ def check_host_file(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
         return row, Finding(
             code,
             Severity.ERROR,
-            f"{s.name} names host {value}, which does not exist on node {ctx.node}",
+            f"{s.name} names host {value}, which does not exist on the node",
             object=_object(ctx),
             field=_field(ctx, s),
             current=value,
@@ -346,13 +374,13 @@ def check_thick_readiness(ctx: Context, s: Setting) -> tuple[PathRow, Finding | 
             expected=suggestion,
             evidence=("the daemon waits 45 s for this file, then exits 1",),
             remediation=f"set {s.name} to the container path of the primary CNI's config, or remove it",
-            changes=(_change(ctx, s, suggestion),) if suggestion else (),
+            changes=_changes(ctx, s, suggestion),
         )
     if exists is False:
         return row, Finding(
             "M112",
             Severity.ERROR,
-            f"{s.name} waits for host {host}, which does not exist on node {ctx.node}; the daemon gives up after 45 s "
+            f"{s.name} waits for host {host}, which does not exist on the node; the daemon gives up after 45 s "
             "and exits 1",
             object=_object(ctx),
             field=_field(ctx, s),
@@ -364,7 +392,7 @@ def check_thick_readiness(ctx: Context, s: Setting) -> tuple[PathRow, Finding | 
                 if suggestion
                 else f"remove {s.name} or start the primary CNI"
             ),
-            changes=(_change(ctx, s, suggestion),) if suggestion else (),
+            changes=_changes(ctx, s, suggestion),
         )
     return row, None
 
@@ -424,9 +452,9 @@ def check_plain(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
         code, why = _classify(ctx, s, s.value, None)
         candidate = undouble(s.value)
         expected = candidate if candidate and ctx.layout.mounts.resolve(candidate).kind != "container" else None
-        return PathRow(**{**row.__dict__, "ok": False, "expected": expected}), _wrong(ctx, s, code, why, expected)
+        return replace(row, ok=False, expected=expected), _wrong(ctx, s, code, why, expected)
     if s.role == "conf-file" and ctx.install.mounts.resolve(value).kind == "container":
-        return PathRow(**{**row.__dict__, "ok": False}), Finding(
+        return replace(row, ok=False), Finding(
             "M101",
             Severity.ERROR,
             f"{s.name} {value} is under no volume mount, so Multus cannot read it",
@@ -448,10 +476,24 @@ CHECKS = {
 }
 
 
+# With a user-supplied config file (not `auto`) Multus only copies that file: these go unused.
+UNUSED_WITHOUT_AUTO = ("autoconfig-dir", "kubeconfig")
+
+
+def check_unused(ctx: Context, s: Setting) -> tuple[PathRow, Finding | None]:
+    conf_file = next(x for x in ctx.settings.values() if x.role == "conf-file").effective
+    why = f"unused: the config file is {conf_file}, not auto"
+    return PathRow(s.name, s.world, s.effective, s.value is None, why, None, None, None, True), None
+
+
 def check_settings(ctx: Context) -> tuple[list[PathRow], list[Finding]]:
     rows, findings = [], []
+    conf_file = next((x for x in ctx.settings.values() if x.role == "conf-file"), None)
+    auto = conf_file is None or conf_file.effective == "auto"
     for s in ctx.settings.values():
-        if s.role == "readiness":
+        if not auto and s.role in UNUSED_WITHOUT_AUTO:
+            check = check_unused
+        elif s.role == "readiness":
             check = check_host_file if s.world == "host" else check_thick_readiness
         elif s.role == "additional-bin-dir":
             check = check_host_file

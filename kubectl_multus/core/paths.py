@@ -81,7 +81,8 @@ class Volume:
     def from_spec(spec: Mapping[str, Any]) -> Volume:
         name = str(spec.get("name", ""))
         if "hostPath" in spec:
-            return Volume(name, "hostPath", host_path=norm(str(spec["hostPath"].get("path", ""))))
+            path = (spec["hostPath"] or {}).get("path")
+            return Volume(name, "hostPath", host_path=norm(str(path))) if path else Volume(name, "other")
         if "configMap" in spec:
             cm = spec["configMap"] or {}
             items = tuple((str(i.get("key")), str(i.get("path"))) for i in cm.get("items") or [])
@@ -162,16 +163,20 @@ class MountTable:
         loc = self.resolve(path)
         return loc.host_path if loc.kind == "host" else None
 
-    def to_container(self, host_path: str, *, writable: bool = False) -> str | None:
+    def to_container(self, host_path: str, *, writable: bool = False, via_root: bool = True) -> str | None:
         """Host path -> the container path that reaches it, or None.
 
         The most specific hostPath wins (`/etc/cni/net.d` mounted at `/host/etc/cni/net.d`
         beats `/` mounted at `/hostroot`), so the answer is the one a manifest author would write.
+        `via_root=False` ignores a mount of the host's `/`, which reaches everything but is
+        no place to point Multus's own directories at.
         """
         best: tuple[int, str] | None = None
         for m in self.mounts:
             vol = m.volume
             if vol.kind != "hostPath" or vol.host_path is None or (writable and m.read_only):
+                continue
+            if not via_root and vol.host_path == "/" and not m.sub_path:
                 continue
             source = norm(posixpath.join(vol.host_path, m.sub_path)) if m.sub_path else vol.host_path
             if is_under(host_path, source):

@@ -13,7 +13,7 @@ from kubectl_multus.core.fixplan import (
     collect_changes,
     unified_diff,
 )
-from kubectl_multus.core.snapshot import Snapshot
+from kubectl_multus.core.snapshot import Snapshot, configmap_text
 
 
 def _dump_yaml(obj: object) -> str:
@@ -46,15 +46,24 @@ def _render(target: Target, changes: list[Change], snapshot: Snapshot, report: R
         label = f"daemonset/{target.namespace}/{target.name}"
     elif target.kind == "ConfigMap":
         cm = snapshot.configmap(target.namespace, target.name)
-        before = str(((cm or {}).get("data") or {}).get(target.key, ""))
-        after = apply_to_json(before, changes)
+        text, binary = configmap_text(cm or {}, target.key)
+        if text is None or binary:
+            return f"{target}: the key is {'in binaryData' if binary else 'missing'}; edit it by hand"
+        before = text
+        try:
+            after = apply_to_json(before, changes)
+        except ValueError:
+            return f"{target}: its content is not valid JSON; fix it by hand first"
         label = f"configmap/{target.namespace}/{target.name}/{target.key}"
     else:
         files = snapshot.node_files.get(target.node)
         text = files.read(target.path) if files else None
         if text is None:
             return f"{target}: its content is not in the snapshot, so no diff can be shown"
-        before, after = text, apply_to_json(text, changes)
+        try:
+            before, after = text, apply_to_json(text, changes)
+        except ValueError:
+            return f"{target}: its content is not valid JSON; fix it by hand first"
         label = f"node/{target.node}{target.path}"
     return TargetPlan(
         target, tuple(changes), before, after, unified_diff(before, after, label), _restart(target, report)

@@ -118,5 +118,22 @@ class Snapshot:
         return self.logs.get((namespace, pod, container, previous))
 
 
+def configmap_text(cm: Obj, key: str) -> tuple[str | None, bool]:
+    """(text of a ConfigMap key, whether it came from binaryData); (None, False) if absent."""
+    text = (cm.get("data") or {}).get(key)
+    if text is not None:
+        return str(text), False
+    binary = (cm.get("binaryData") or {}).get(key)
+    if binary is None:
+        return None, False
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(binary).decode("utf-8"), True
+    except (binascii.Error, UnicodeDecodeError):
+        return "", True  # then reported as invalid JSON
+
+
 def meta(obj: Obj, key: str, default: str = "") -> str:
     return str((obj.get("metadata") or {}).get(key) or default)

@@ -337,3 +337,10 @@ def test_readme_first_commands_are_the_ci_and_example_commands():
     head = "\n".join(readme[:15])
     assert "bash .ci/run" in head
     assert "kubectl-multus diagnose --from-dump examples/k3s-thin-doubled-prefix" in head
+
+
+def test_a_dump_file_that_is_not_utf8_is_bad_input(tmp_path):
+    (tmp_path / "objects").mkdir()
+    (tmp_path / "objects" / "nodes.yaml").write_bytes(b"kind: Node\nmetadata:\n  name: caf\xe9\n")
+    r = run("diagnose", "--from-dump", str(tmp_path))
+    assert r.exit_code == ExitStatus.CANNOT_CHECK and "not UTF-8" in r.stderr and r.stderr.count("\n") == 1
