@@ -127,6 +127,8 @@ def correct(
     findings: list[Finding] = []
     changes: list[Change] = []
     where = f"{dirs.distro.name} node (runtime dirs from {dirs.source})"
+    if not dirs.confident:
+        where += "; a guess: capture the node's runtime config to confirm"
 
     cvol = conf_volume(inst, conf_setting)
     if cvol and cvol.host_path and norm(cvol.host_path) != dirs.conf_dir:
