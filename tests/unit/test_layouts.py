@@ -103,6 +103,13 @@ def problems(report) -> dict[str, str]:
     return {f.field: f.code for f in report.findings if f.severity >= 2}
 
 
+THICK_MOUNTS = [
+    ("cni", "/host/etc/cni/net.d"),
+    ("cnibin", "/opt/cni/bin"),
+    ("host-run", "/host/run"),
+    ("hostroot", "/hostroot"),
+]
+THICK_VOLUMES = [hp("cni", "/etc/cni/net.d"), hp("cnibin", "/opt/cni/bin"), hp("host-run", "/run"), hp("hostroot", "/")]
 UPSTREAM_THIN_ARGS = [
     "--multus-conf-file=auto",
     "--cni-conf-dir=/host/etc/cni/net.d",
@@ -218,14 +225,7 @@ def test_a_flag_inside_a_shell_script_is_reported_but_never_edited():
 
 def test_one_fault_on_every_node_is_one_finding_and_one_change():
     conf = dict(THICK_CONF, readinessindicatorfile="/host/etc/cni/net.d/10-calico.conflist")
-    mounts = [
-        ("cni", "/host/etc/cni/net.d"),
-        ("cnibin", "/opt/cni/bin"),
-        ("host-run", "/host/run"),
-        ("hostroot", "/hostroot"),
-    ]
-    vols = [hp("cni", "/etc/cni/net.d"), hp("cnibin", "/opt/cni/bin"), hp("host-run", "/run"), hp("hostroot", "/")]
-    s = snap(thick(mounts, vols), configmaps=[cm(conf)], nodes=3)
+    s = snap(thick(THICK_MOUNTS, THICK_VOLUMES), configmaps=[cm(conf)], nodes=3)
     report = diagnose(s)
     (finding,) = [f for f in report.findings if f.code == "M112"]
     assert finding.nodes == ("node-1", "node-2", "node-3")
@@ -270,12 +270,5 @@ def test_an_unrelated_entrypoint_sh_daemonset_is_not_multus():
 def test_odd_but_valid_objects_do_not_crash():
     bare = thin([], [], [hp("cni", None)])  # hostPath: null, no mounts, no args
     diagnose(snap(bare))
-    mounts = [
-        ("cni", "/host/etc/cni/net.d"),
-        ("cnibin", "/opt/cni/bin"),
-        ("host-run", "/host/run"),
-        ("hostroot", "/hostroot"),
-    ]
-    vols = [hp("cni", "/etc/cni/net.d"), hp("cnibin", "/opt/cni/bin"), hp("host-run", "/run"), hp("hostroot", "/")]
-    report = diagnose(snap(thick(mounts, vols), configmaps=[cm(binary=True)]))
+    report = diagnose(snap(thick(THICK_MOUNTS, THICK_VOLUMES), configmaps=[cm(binary=True)]))
     assert report.healthy, "a daemon config in binaryData is read like one in data"
