@@ -130,88 +130,88 @@ def correct(
     if not dirs.confident:
         where += "; a guess: capture the node's runtime config to confirm"
 
+    def volume_finding(
+        code: str,
+        severity: Severity,
+        vol: Volume,
+        why: str,
+        *,
+        expected: str | None = None,
+        evidence: tuple[str, ...] = (),
+        change: Change | None = None,
+    ) -> None:
+        findings.append(
+            Finding(
+                code,
+                severity,
+                why,
+                object=inst.ref,
+                field=f"volume {vol.name} hostPath",
+                current=vol.host_path,
+                expected=expected,
+                evidence=evidence,
+                remediation=f"set volume {vol.name} hostPath to {expected}" if expected else "",
+                changes=(change,) if change else (),
+            )
+        )
+        if change:
+            changes.append(change)
+
+    def runtime_evidence(what: str, target: str, vol: Volume) -> tuple[str, ...]:
+        made = _runtime_made(files, vol.host_path or "")
+        return (f"the runtime {what} {target} on this {where}", *([made] if made else []))
+
     cvol = conf_volume(inst, conf_setting)
     if cvol and cvol.host_path and norm(cvol.host_path) != dirs.conf_dir:
         via = inst.mounts.resolve(conf_setting).host_path if conf_setting else None
         if _movable(inst, cvol, dirs.conf_dir, via):
-            ch = Change(ds, f"ds.volume.{cvol.name}.hostPath", dirs.conf_dir, cvol.host_path)
-            changes.append(ch)
-            evidence = [f"the runtime reads CNI configs from {dirs.conf_dir} on this {where}"]
-            made = _runtime_made(files, cvol.host_path)
-            if made:
-                evidence.append(made)
-            findings.append(
-                Finding(
-                    "M107",
-                    Severity.ERROR,
-                    f"volume {cvol.name} mounts host {cvol.host_path}, but the node's runtime reads CNI configs from "
-                    f"{dirs.conf_dir}: Multus reads and writes a directory nobody uses",
-                    object=inst.ref,
-                    field=f"volume {cvol.name} hostPath",
-                    current=cvol.host_path,
-                    expected=dirs.conf_dir,
-                    evidence=tuple(evidence),
-                    remediation=f"set volume {cvol.name} hostPath to {dirs.conf_dir}",
-                    changes=(ch,),
-                )
+            volume_finding(
+                "M107",
+                Severity.ERROR,
+                cvol,
+                f"volume {cvol.name} mounts host {cvol.host_path}, but the node's runtime reads CNI configs from "
+                f"{dirs.conf_dir}: Multus reads and writes a directory nobody uses",
+                expected=dirs.conf_dir,
+                evidence=runtime_evidence("reads CNI configs from", dirs.conf_dir, cvol),
+                change=Change(ds, f"ds.volume.{cvol.name}.hostPath", dirs.conf_dir, cvol.host_path),
             )
 
     bvol = bin_volume(inst, bin_setting)
     bin_dir = bvol.host_path if bvol and bvol.host_path in dirs.bin_dirs else dirs.bin_dir
+    versioned = bool(bvol and bvol.host_path and K3S_VERSIONED_BIN.match(bvol.host_path)) and dirs.distro.name == "k3s"
     if bvol and bvol.host_path and bvol.host_path not in dirs.bin_dirs and _movable(inst, bvol, dirs.bin_dir, None):
-        versioned = K3S_VERSIONED_BIN.match(bvol.host_path)
         ch = Change(ds, f"ds.volume.{bvol.name}.hostPath", dirs.bin_dir, bvol.host_path)
-        if versioned and dirs.distro.name == "k3s":
+        if versioned:
             # Moving to data/cni is safe only where it exists: older k3s would get an empty dir.
             confirmed = files is not None and files.exists(dirs.bin_dir) is True
-            findings.append(
-                Finding(
-                    "M113",
-                    Severity.WARNING,
-                    f"volume {bvol.name} mounts {bvol.host_path}, a k3s directory that belongs to one release; "
-                    "the runtime moves to a new one on upgrade and Multus's binary stays behind",
-                    object=inst.ref,
-                    field=f"volume {bvol.name} hostPath",
-                    current=bvol.host_path,
-                    expected=dirs.bin_dir,
-                    evidence=("a hostPath through a symlink is resolved once, when the pod starts",),
-                    remediation=f"set volume {bvol.name} hostPath to {dirs.bin_dir}",
-                    changes=(ch,) if confirmed else (),
-                )
+            volume_finding(
+                "M113",
+                Severity.WARNING,
+                bvol,
+                f"volume {bvol.name} mounts {bvol.host_path}, a k3s directory that belongs to one release; "
+                "the runtime moves to a new one on upgrade and Multus's binary stays behind",
+                expected=dirs.bin_dir,
+                evidence=("a hostPath through a symlink is resolved once, when the pod starts",),
+                change=ch if confirmed else None,
             )
         else:
-            evidence = [f"the runtime looks for CNI binaries in {dirs.bin_dir} on this {where}"]
-            made = _runtime_made(files, bvol.host_path)
-            if made:
-                evidence.append(made)
-            findings.append(
-                Finding(
-                    "M108",
-                    Severity.ERROR,
-                    f"volume {bvol.name} mounts host {bvol.host_path}, but the node's runtime looks for CNI binaries "
-                    f"in {dirs.bin_dir}: the Multus binary is installed where it is never found",
-                    object=inst.ref,
-                    field=f"volume {bvol.name} hostPath",
-                    current=bvol.host_path,
-                    expected=dirs.bin_dir,
-                    evidence=tuple(evidence),
-                    remediation=f"set volume {bvol.name} hostPath to {dirs.bin_dir}",
-                    changes=(ch,),
-                )
+            volume_finding(
+                "M108",
+                Severity.ERROR,
+                bvol,
+                f"volume {bvol.name} mounts host {bvol.host_path}, but the node's runtime looks for CNI binaries "
+                f"in {dirs.bin_dir}: the Multus binary is installed where it is never found",
+                expected=dirs.bin_dir,
+                evidence=runtime_evidence("looks for CNI binaries in", dirs.bin_dir, bvol),
+                change=ch,
             )
-        if not versioned or dirs.distro.name != "k3s" or confirmed:
-            changes.append(ch)
-    elif bvol and bvol.host_path and K3S_VERSIONED_BIN.match(bvol.host_path) and dirs.distro.name == "k3s":
-        findings.append(
-            Finding(
-                "M113",
-                Severity.INFO,
-                f"volume {bvol.name} mounts {bvol.host_path}, which changes with every k3s upgrade; this k3s has "
-                "no stable data/cni yet, so redeploy Multus after upgrades (or upgrade k3s)",
-                object=inst.ref,
-                field=f"volume {bvol.name} hostPath",
-                current=bvol.host_path,
-            )
+    elif bvol and versioned:
+        volume_finding(
+            "M113",
+            Severity.INFO,
+            bvol,
+            f"volume {bvol.name} mounts {bvol.host_path}, which changes with every k3s upgrade; this k3s has "
+            "no stable data/cni yet, so redeploy Multus after upgrades (or upgrade k3s)",
         )
 
     fixed = inst.with_ds(apply_to_daemonset(inst.ds, changes)) if changes else inst
