@@ -111,7 +111,7 @@ def test_show_paths_lists_each_setting_with_world_and_host_path():
     assert rows["--cni-conf-dir"]["resolvesTo"] == "container only (under no mount)"
     assert rows["--cni-conf-dir"]["expected"] == "/host/etc/cni/net.d"
     assert rows["--cni-conf-dir"]["ok"] is False
-    assert rows["--cni-bin-dir"] | {} == rows["--cni-bin-dir"] and rows["--cni-bin-dir"]["ok"] is True
+    assert rows["--cni-bin-dir"]["ok"] is True
     assert rows["--cni-bin-dir"]["hostPath"] == "/var/lib/rancher/k3s/data/cni"
     assert rows["--cni-bin-dir"]["exists"] is True
     assert rows["--multus-kubeconfig-file-host"]["world"] == "host"
