@@ -116,7 +116,10 @@ class Cluster:
 
     def node_root(self, node: str) -> Path:
         root = self.workdir / "nodes" / node
-        root.mkdir(parents=True, exist_ok=True)
+        if not root.is_dir():
+            # What every Linux root filesystem has, whatever the scenario copied in.
+            for top in ("etc", "run", "tmp", "usr", "var"):
+                (root / top).mkdir(parents=True, exist_ok=True)
         return root
 
     def add(self, obj: Obj) -> Obj:

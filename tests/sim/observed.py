@@ -46,15 +46,20 @@ def make_node(root: Path, distribution: str, conf_dir: str, before: dict[str, st
     return root
 
 
+SKELETON = {"/etc/", "/run/", "/tmp/", "/usr/", "/var/"}  # what simcluster gives every node
+
+
 def host_listing(root: Path) -> set[str]:
-    """Files, and empty directories with a trailing slash, as absolute node paths."""
+    """Files, and empty directories with a trailing slash, as absolute node paths (leaving out
+    the empty top-level dirs every simulated node starts with: the fixtures list what Multus
+    touched, not the whole root filesystem)."""
     found: set[str] = set()
     for dirpath, dirnames, filenames in os.walk(root):
         rel = "/" + os.path.relpath(dirpath, root).removeprefix(".").lstrip("/")
         found.update(os.path.join(rel, name) for name in filenames)
         if dirpath != str(root) and not dirnames and not filenames:
             found.add(rel.rstrip("/") + "/")
-    return found
+    return found - SKELETON
 
 
 def strip(line: str) -> str:

@@ -357,3 +357,89 @@ def test_demo_module_prints_a_working_kubeconfig(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_custom_resources_are_served_only_while_their_crd_exists(cluster: Cluster, client: Any) -> None:
+    from kubernetes.client import ApiextensionsV1Api, CustomObjectsApi
+
+    from simcluster import api
+
+    custom = CustomObjectsApi(client)
+    nad = {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": "macvlan"},
+        "spec": {"config": '{"type": "macvlan"}'},
+    }
+    args = ("k8s.cni.cncf.io", "v1", "default", "network-attachment-definitions")
+    with pytest.raises(ApiException) as err:
+        custom.list_namespaced_custom_object(*args)
+    assert err.value.status == 404
+    crd = api.crd_for(next(k for k in api.KNOWN_CUSTOM if k.kind == "NetworkAttachmentDefinition"))
+    ApiextensionsV1Api(client).create_custom_resource_definition(crd)
+    custom.create_namespaced_custom_object(*args, nad)
+    custom.patch_namespaced_custom_object(*args, "macvlan", {"spec": {"config": '{"type": "bridge"}'}})
+    got = custom.get_namespaced_custom_object(*args, "macvlan")
+    assert got["spec"]["config"] == '{"type": "bridge"}'
+    assert [
+        o["metadata"]["name"]
+        for o in custom.list_cluster_custom_object("k8s.cni.cncf.io", "v1", "network-attachment-definitions")["items"]
+    ] == ["macvlan"]
+    custom.delete_namespaced_custom_object(*args, "macvlan")
+    assert custom.list_namespaced_custom_object(*args)["items"] == []
+
+
+def test_latency_applies_to_every_request(cluster: Cluster, core: Any) -> None:
+    import time
+
+    cluster.faults.latency = 0.2
+    start = time.monotonic()
+    core.list_node()
+    core.read_namespace("default")
+    assert time.monotonic() - start >= 0.4
+
+
+def test_multus_pods_that_never_get_ready(cluster: Cluster, core: Any, apps: Any) -> None:
+    cluster.faults.never_ready = {"node-b"}
+    apps.create_namespaced_daemon_set("kube-system", sleeper_ds())
+    ready = {p.spec.node_name: p.status.container_statuses[0].ready for p in ds_pods(core)}
+    assert ready == {"node-a": True, "node-b": False}
+    assert apps.read_namespaced_daemon_set("sleeper", "kube-system").status.number_ready == 1
+
+
+def test_fixing_the_daemonset_brings_the_crash_looping_multus_up(tmp_path: Path) -> None:
+    """The flow `fix` relies on: patch the args at fault, the rollout replaces the pod, the new
+    pod passes its startup checks, writes its config on the node and stays Ready."""
+    from kubernetes import client as k
+    from kubernetes import config
+
+    from simcluster.process import Clock
+
+    sim = Cluster(tmp_path / "sim", clock=Clock(start=1_796_000_000.0))
+    sim.load_dump(Path(__file__).resolve().parents[2] / "examples" / "k3s-thin-doubled-prefix")
+    with sim:
+        api = config.new_client_from_config(config_file=str(sim.kubeconfig), persist_config=False)
+        core, apps = k.CoreV1Api(api), k.AppsV1Api(api)
+        before = core.list_namespaced_pod("kube-system", label_selector="app=multus").items[0]
+        assert not before.status.container_statuses[0].ready
+        ds = apps.read_namespaced_daemon_set("kube-multus-ds", "kube-system")
+        args = [
+            "--multus-conf-file=auto",
+            "--cni-conf-dir=/host/etc/cni/net.d",
+            "--multus-autoconfig-dir=/host/etc/cni/net.d",
+            "--multus-kubeconfig-file-host=/var/lib/rancher/k3s/agent/etc/cni/net.d/multus.d/multus.kubeconfig",
+        ]
+        name = ds.spec.template.spec.containers[0].name
+        apps.patch_namespaced_daemon_set(
+            "kube-multus-ds",
+            "kube-system",
+            {"spec": {"template": {"spec": {"containers": [{"name": name, "args": args}]}}}},
+        )
+        after = core.list_namespaced_pod("kube-system", label_selector="app=multus").items
+        assert [p.metadata.name for p in after] != [before.metadata.name]
+        assert after[0].status.container_statuses[0].ready
+        conf = sim.node_root(after[0].spec.node_name) / "var/lib/rancher/k3s/agent/etc/cni/net.d"
+        written = json.loads((conf / "00-multus.conflist").read_text())
+        assert written["plugins"][0]["kubeconfig"] == args[-1].split("=", 1)[1]
+        assert (conf / "multus.d/multus.kubeconfig").is_file()
+        api.close()
