@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Annotated, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import typer
 
@@ -34,22 +35,98 @@ class Output(str, Enum):
     yaml = "yaml"
 
 
-# Shared flags, declared on every command so they work before or after it, as kubectl users type them.
+# Shared flags, declared on every command so they work before or after it, as kubectl users
+# type them. Each stores its value as it is parsed: the app callback's first, then the command's,
+# so a flag after the command name wins.
+_given: dict[str, object] = {}
+
+
+def _keep(name: str) -> Callable[[object], object]:
+    def store(value: object) -> object:
+        if value is not None and value is not False:
+            _given[name] = value
+        return value
+
+    return store
+
+
+def _opt(name: str, *decls: str, **kw: Any) -> Any:
+    return typer.Option(*decls, callback=_keep(name), **kw)
+
+
 FromDump = Annotated[
-    Optional[str],  # noqa: UP045 - typer needs Optional on Python 3.9 syntax paths
-    typer.Option("--from-dump", metavar="DIR", help="Read a cluster snapshot from DIR (see docs/dump-format.md)."),
+    Optional[str],  # noqa: UP045 - typer reads Optional
+    _opt(
+        "from_dump",
+        "--from-dump",
+        metavar="DIR",
+        help="Read a snapshot from DIR instead of a cluster (see docs/dump-format.md).",
+    ),
 ]
 Namespace = Annotated[
-    Optional[str],  # noqa: UP045
-    typer.Option("-n", "--namespace", help="Look for Multus only in this namespace (default: all)."),
+    str | None,
+    _opt(
+        "namespace",
+        "-n",
+        "--namespace",
+        metavar="NAMESPACE",
+        help="Look for Multus only in this namespace (default: all).",
+    ),
 ]
-OutputOpt = Annotated[Optional[Output], typer.Option("-o", "--output", help="Output format [default: table].")]  # noqa: UP045
-NodeOpt = Annotated[Optional[str], typer.Option("--node", help="Only this node.")]  # noqa: UP045
-Debug = Annotated[bool, typer.Option("--debug", help="Show the traceback of an error.")]
+OutputOpt = Annotated[Optional[Output], _opt("output", "-o", "--output", help="Output format [default: table].")]  # noqa: UP045
+NodeOpt = Annotated[Optional[str], _opt("node", "--node", metavar="NODE", help="Only this node.")]  # noqa: UP045
+Debug = Annotated[bool, _opt("debug", "--debug", help="Show the traceback of an error.")]
+Kubeconfig = Annotated[
+    str | None,
+    _opt(
+        "kubeconfig",
+        "--kubeconfig",
+        metavar="FILE",
+        help="Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).",
+    ),
+]
+Context = Annotated[Optional[str], _opt("context", "--context", metavar="NAME", help="The kubeconfig context to use.")]  # noqa: UP045
+RequestTimeout = Annotated[
+    str | None,
+    _opt(
+        "request_timeout",
+        "--request-timeout",
+        metavar="DURATION",
+        help="Give up on one API request after this long, e.g. 30s; 0 waits forever [default: 30s].",
+    ),
+]
+Parallel = Annotated[
+    int | None, _opt("parallel", "--parallel", metavar="N", min=1, max=64, help="Nodes read at once [default: 8].")
+]
+HelperImage = Annotated[
+    str | None,
+    _opt(
+        "helper_image",
+        "--helper-image",
+        metavar="IMAGE",
+        help="Image of the helper pod that reads node files where the Multus pod cannot (needs sh, tar, find) [default: docker.io/library/busybox:1.36.1].",
+    ),
+]
+HelperNamespace = Annotated[
+    str | None,
+    _opt(
+        "helper_namespace",
+        "--helper-namespace",
+        metavar="NS",
+        help="Namespace for helper pods (needs Pod Security level privileged) [default: Multus's].",
+    ),
+]
+Helpers = Annotated[
+    str | None,
+    _opt(
+        "helpers",
+        "--helpers",
+        metavar="WHEN",
+        help="Helper pods: auto (only where the Multus pod cannot be read), always, never [default: auto].",
+    ),
+]
 
 _debug = False
-# Flags given before the command name; a command's own flags win.
-_before: dict[str, object] = {}
 
 
 def _fail(exc: BaseException) -> NoReturn:
@@ -61,15 +138,54 @@ def _fail(exc: BaseException) -> NoReturn:
     raise typer.Exit(int(status))
 
 
-def _snapshot(from_dump: str | None) -> Snapshot:
-    if not from_dump:
-        raise MultusError(
-            "no cluster source: this version reads cluster snapshots only; pass --from-dump DIR "
-            "(try: kubectl multus diagnose --from-dump examples/k3s-thin-doubled-prefix)"
-        )
-    from kubectl_multus.adapters import dumpdir
+def _flag(name: str, default: str | None = None) -> str | None:
+    value = _given.get(name)
+    return default if value is None else str(value)
 
-    return dumpdir.load(from_dump)
+
+def _output() -> Output:
+    value = _given.get("output")
+    return value if isinstance(value, Output) else Output.table
+
+
+def _progress(text: str) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r{text}\033[K")
+        sys.stderr.flush()
+
+
+def _snapshot() -> Snapshot:
+    """The snapshot to judge: a dump, or the live cluster the kubeconfig points at."""
+    from_dump = _flag("from_dump")
+    if from_dump:
+        from kubectl_multus.adapters import dumpdir
+
+        return dumpdir.load(str(from_dump))
+    from kubectl_multus.adapters import helperpod, kubeconn, live
+
+    helpers = _flag("helpers", "auto") or "auto"
+    if helpers not in ("auto", "always", "never"):
+        raise MultusError(f"--helpers must be auto, always or never, not {helpers}")
+    conn = kubeconn.resolve(_flag("kubeconfig"), _flag("context"), _flag("request_timeout", "30s"))
+    opts = live.Options(
+        namespace=_flag("namespace"),
+        node=_flag("node"),
+        parallel=int(_flag("parallel", "8") or 8),
+        helper_image=_flag("helper_image", live.DEFAULT_HELPER_IMAGE) or live.DEFAULT_HELPER_IMAGE,
+        helper_namespace=_flag("helper_namespace"),
+        helpers=helpers,
+    )
+    pods = helperpod.HelperPods(lambda: kubeconn.new_client(conn), conn.timeout)
+    try:
+        return live.read(conn, opts, pods, _progress)
+    finally:
+        _progress("")
+        left = pods.close()
+        if left:
+            typer.echo(
+                f"kubectl multus: warning: could not delete helper pods {', '.join(left)}; run: kubectl multus cleanup",
+                err=True,
+            )
 
 
 def _report(snapshot: Snapshot, namespace: str | None, node: str | None) -> Report:
@@ -102,29 +218,15 @@ def _only_node(report: Report, node: str | None) -> Report:
     return replace(report, installs=installs, findings=findings)
 
 
-def _flags(
-    from_dump: str | None, namespace: str | None, node: str | None, output: Output | None
-) -> tuple[str | None, str | None, str | None, Output]:
-    """A command's flags, completed by those given before the command name."""
-    return (
-        from_dump or _before.get("from_dump"),  # type: ignore[return-value]
-        namespace or _before.get("namespace"),
-        node or _before.get("node"),
-        output or _before.get("output") or Output.table,
-    )
-
-
-def _report_command(
-    from_dump: str | None, namespace: str | None, node: str | None, output: Output | None, debug: bool, *, paths: bool
-) -> NoReturn:
+def _report_command(*, paths: bool) -> NoReturn:
     """diagnose and show-paths: one report, two views."""
     global _debug
-    _debug = _debug or debug
-    from_dump, namespace, node, output = _flags(from_dump, namespace, node, output)
+    _debug = bool(_given.get("debug"))
+    namespace, node, output = _flag("namespace"), _flag("node"), _output()
     from kubectl_multus import render
 
     try:
-        report = _only_node(_report(_snapshot(from_dump), namespace, node), node)
+        report = _only_node(_report(_snapshot(), namespace, node), node)
     except MultusError as exc:
         _fail(exc)
     status = _status(report)
@@ -133,6 +235,7 @@ def _report_command(
     elif paths:
         sys.stdout.write(render.paths_text(report, node, render.use_color()))
     else:
+        from_dump = _flag("from_dump")
         follow_up = "kubectl multus fix --dry-run" + (f" --from-dump {from_dump}" if from_dump else "")
         sys.stdout.write(render.diagnosis_text(report, render.use_color(), output == Output.wide, follow_up))
     raise typer.Exit(int(status))
@@ -150,63 +253,95 @@ def main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
     from_dump: FromDump = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
     namespace: Namespace = None,
     node: NodeOpt = None,
-    output: Annotated[Optional[Output], typer.Option("-o", "--output", help="Output format.")] = None,  # noqa: UP045
+    output: OutputOpt = None,
+    request_timeout: RequestTimeout = None,
+    parallel: Parallel = None,
+    helper_image: HelperImage = None,
+    helper_namespace: HelperNamespace = None,
+    helpers: Helpers = None,
     debug: Debug = False,
 ) -> None:
     """Diagnose and fix Multus CNI installs.
 
+    Reads the cluster your kubeconfig points at (as kubectl does), or a snapshot with --from-dump.
     Exit status: 0 healthy (or nothing to fix), 1 problems found, 2 usage error,
     3 could not check (or fix refused), 4 rollback failed, 130 interrupted.
     """
-    global _debug
-    _debug = debug  # the callback runs first on every invocation: a fresh start
-    _before.clear()
-    _before.update(
-        {k: v for k, v in {"from_dump": from_dump, "namespace": namespace, "node": node, "output": output}.items() if v}
-    )
+    # A fresh start on every invocation (tests run many in one process): only the flags given
+    # before the command name; the command's own flags are stored as they are parsed next.
+    given = {
+        "from_dump": from_dump, "kubeconfig": kubeconfig, "context": context, "namespace": namespace, "node": node,
+        "output": output, "request_timeout": request_timeout, "parallel": parallel, "helper_image": helper_image,
+        "helper_namespace": helper_namespace, "helpers": helpers, "debug": debug,
+    }  # fmt: skip
+    _given.clear()
+    _given.update({k: v for k, v in given.items() if v is not None and v is not False})
 
 
 @app.command()
 def diagnose(
     from_dump: FromDump = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
     namespace: Namespace = None,
     node: NodeOpt = None,
     output: OutputOpt = None,
+    request_timeout: RequestTimeout = None,
+    parallel: Parallel = None,
+    helper_image: HelperImage = None,
+    helper_namespace: HelperNamespace = None,
+    helpers: Helpers = None,
     debug: Debug = False,
 ) -> None:
     """Find the Multus install and report every problem, its cause and the exact fix.
 
     Example: kubectl multus diagnose --from-dump examples/k3s-thin-doubled-prefix
     """
-    _report_command(from_dump, namespace, node, output, debug, paths=False)
+    _report_command(paths=False)
 
 
 @app.command("show-paths")
 def show_paths(
     from_dump: FromDump = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
     namespace: Namespace = None,
     node: NodeOpt = None,
     output: OutputOpt = None,
+    request_timeout: RequestTimeout = None,
+    parallel: Parallel = None,
+    helper_image: HelperImage = None,
+    helper_namespace: HelperNamespace = None,
+    helpers: Helpers = None,
     debug: Debug = False,
 ) -> None:
     """For each node, each path Multus uses: world, configured value, host path, expected value, existence.
 
-    Example: kubectl multus show-paths --from-dump examples/k3s-thin-doubled-prefix
+    Example: kubectl multus show-paths --node k3s-2
     """
-    _report_command(from_dump, namespace, node, output, debug, paths=True)
+    _report_command(paths=True)
 
 
 @app.command()
 def fix(
     from_dump: FromDump = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
     namespace: Namespace = None,
     node: NodeOpt = None,
+    output: OutputOpt = None,
+    request_timeout: RequestTimeout = None,
+    parallel: Parallel = None,
+    helper_image: HelperImage = None,
+    helper_namespace: HelperNamespace = None,
+    helpers: Helpers = None,
+    debug: Debug = False,
     all_nodes: Annotated[bool, typer.Option("--all-nodes", help="Fix node files on every node.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan as diffs; change nothing.")] = False,
-    output: OutputOpt = None,
-    debug: Debug = False,
 ) -> None:
     """Compute the corrected config and show it as a diff (--dry-run).
 
@@ -214,18 +349,17 @@ def fix(
     Example: kubectl multus fix --dry-run --from-dump examples/k3s-thin-doubled-prefix
     """
     global _debug
-    _debug = _debug or debug
+    _debug = bool(_given.get("debug"))
     from kubectl_multus import render
     from kubectl_multus.core.planner import build_plan
 
-    from_dump, namespace, node, output = _flags(from_dump, namespace, node, output)
-
+    namespace, node, output = _flag("namespace"), _flag("node"), _output()
     try:
         if node and all_nodes:
             raise Refused("--node and --all-nodes exclude each other")
-        snapshot = _snapshot(from_dump)
         if not dry_run:
-            raise Refused("a snapshot can only be planned, not changed: add --dry-run to see the fix plan")
+            raise Refused("applying fixes comes in a later release: add --dry-run to see the fix plan")
+        snapshot = _snapshot()
         report = _report(snapshot, namespace, node)
         plan = build_plan(report, snapshot, node)
     except MultusError as exc:
@@ -238,9 +372,58 @@ def fix(
     raise typer.Exit(int(status))
 
 
+@app.command()
+def dump(
+    directory: Annotated[str, typer.Argument(metavar="DIR", help="A new or empty directory to write the snapshot to.")],
+    from_dump: FromDump = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    node: NodeOpt = None,
+    output: OutputOpt = None,
+    request_timeout: RequestTimeout = None,
+    parallel: Parallel = None,
+    helper_image: HelperImage = None,
+    helper_namespace: HelperNamespace = None,
+    helpers: Helpers = None,
+    debug: Debug = False,
+    redact: Annotated[
+        bool, typer.Option("--redact", help="Also replace node names and IP addresses, consistently.")
+    ] = False,
+) -> None:
+    """Write what diagnose reads (objects, logs, node files) to DIR, for a bug report.
+
+    Secrets never leave the cluster: tokens, keys and Secrets are replaced or left out.
+    Example: kubectl multus dump ./multus-dump --redact
+    """
+    global _debug
+    _debug = bool(_given.get("debug"))
+    from pathlib import Path
+
+    from kubectl_multus.adapters import dumpwrite
+
+    try:
+        written = dumpwrite.write(_snapshot(), Path(directory), redact=redact)
+    except MultusError as exc:
+        _fail(exc)
+    typer.echo(
+        f"wrote {len(written)} files to {directory}; read it back with: kubectl multus diagnose --from-dump {directory}",
+        err=True,
+    )
+    raise typer.Exit(int(ExitStatus.OK))
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C: helper pods are deleted on the way out
+
+
 def run() -> None:
     global _debug
     _debug = False
+    _given.clear()
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app(prog_name=PROG)
     except Exception as exc:  # a bug: still one line, unless --debug asks for the traceback

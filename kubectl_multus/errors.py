@@ -32,3 +32,11 @@ class NotFoundError(MultusError):
 
 class Refused(MultusError):
     """fix refused before changing anything."""
+
+
+class ClusterError(MultusError):
+    """The API server refused, failed or could not be reached."""
+
+
+class NodeAccessError(MultusError):
+    """One node's files could not be read (exec refused, helper pod rejected or stuck)."""

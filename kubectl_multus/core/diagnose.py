@@ -87,7 +87,7 @@ def _term_matches(term: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
     return True
 
 
-def _matches_selector(node: Obj, ds: Obj) -> bool:
+def runs_on(node: Obj, ds: Obj) -> bool:
     """Would the DaemonSet run on this node: nodeSelector, and required node affinity by labels."""
     spec = pod_spec(ds)
     selector: Mapping[str, str] = spec.get("nodeSelector") or {}
@@ -381,7 +381,7 @@ def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
     reports = []
     for inst in installs:
         pods = pods_of(snapshot, inst)
-        names = [meta(n, "name") for n in snapshot.nodes if _matches_selector(n, inst.ds)]
+        names = [meta(n, "name") for n in snapshot.nodes if runs_on(n, inst.ds)]
         names = sorted(set(names) | set(pods)) if snapshot.pods else sorted(set(names))
         if not names:
             raise NothingToCheck(

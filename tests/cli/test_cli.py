@@ -179,7 +179,7 @@ def test_fix_without_dry_run_on_a_dump_is_refused():
     ("args", "message"),
     [
         (["diagnose", "--from-dump", "/nonexistent/dump"], "not a directory"),
-        (["diagnose"], "no cluster source"),
+        (["diagnose", "--kubeconfig", "/nonexistent/kubeconfig"], "no kubeconfig found"),
         (["diagnose", "--from-dump", MOTIVATING, "-n", "multus"], "Multus not found"),
         (["diagnose", "--from-dump", MOTIVATING, "--node", "nope"], "node nope not found"),
         (["show-paths", "--from-dump", MOTIVATING, "--node", "nope"], "node nope not found"),

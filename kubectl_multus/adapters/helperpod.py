@@ -1,0 +1,155 @@
+"""Short-lived helper pods: created, waited for, used, and always deleted.
+
+Every pod this process creates is registered; `HelperPods.close()` (called from the CLI's
+`finally`, also on Ctrl-C and SIGTERM) deletes whatever is left, and refuses creations that
+race with it. The pod's own `activeDeadlineSeconds` covers the case where we are killed -9.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kubectl_multus.errors import NodeAccessError
+
+
+def _api_message(exc: Any) -> str:
+    try:
+        body = exc.body.decode() if isinstance(exc.body, bytes) else exc.body
+        return str(json.loads(body).get("message") or exc.reason)
+    except (ValueError, TypeError, AttributeError):
+        return str(getattr(exc, "reason", exc))
+
+
+def core_api(api_client: Any) -> Any:
+    from kubernetes.client import CoreV1Api
+
+    return CoreV1Api(api_client)
+
+
+def creation_error(exc: Any, namespace: str, node: str) -> NodeAccessError:
+    message = _api_message(exc)
+    if exc.status == 403 and "violates PodSecurity" in message:
+        return NodeAccessError(
+            f"helper pod for node {node} rejected by Pod Security in namespace {namespace} ({message.split(': ', 1)[-1]}); "
+            f"use --helper-namespace with a namespace labelled pod-security.kubernetes.io/enforce=privileged"
+        )
+    if exc.status == 403:
+        return NodeAccessError(
+            f"not allowed to create the helper pod for node {node} in namespace {namespace}: {message}"
+        )
+    return NodeAccessError(f"could not create the helper pod for node {node} in namespace {namespace}: {message}")
+
+
+class HelperPods:
+    def __init__(self, new_client: Callable[[], Any], timeout: float | None) -> None:
+        self._new_client = new_client
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._live: set[tuple[str, str]] = set()
+        self.closed = False
+
+    def create(self, api_client: Any, manifest: dict[str, Any], *, dry_run: bool = False) -> str:
+        from kubernetes.client import ApiException
+
+        ns = manifest["metadata"]["namespace"]
+        node = manifest["spec"]["nodeName"]
+        if self.closed:
+            raise NodeAccessError("interrupted")
+        try:
+            resp = core_api(api_client).create_namespaced_pod(
+                ns, manifest, dry_run="All" if dry_run else None, _preload_content=False, _request_timeout=self._timeout
+            )
+        except ApiException as exc:
+            raise creation_error(exc, ns, node) from exc
+        name = str(json.loads(resp.data)["metadata"]["name"])
+        if dry_run:
+            return name
+        with self._lock:
+            self._live.add((ns, name))
+            late = self.closed
+        if late:  # close() ran while we were creating it
+            self.delete(api_client, ns, name)
+            raise NodeAccessError("interrupted")
+        return name
+
+    def delete(self, api_client: Any, namespace: str, name: str) -> None:
+        from kubernetes.client import ApiException
+
+        try:
+            core_api(api_client).delete_namespaced_pod(
+                name, namespace, grace_period_seconds=0, _preload_content=False, _request_timeout=self._timeout
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        with self._lock:
+            self._live.discard((namespace, name))
+
+    def close(self) -> list[str]:
+        """Delete every helper pod still registered; returns the ones that could not be deleted."""
+        with self._lock:
+            self.closed = True
+            left = sorted(self._live)
+        if not left:
+            return []
+        failed = []
+        client = self._new_client()
+        try:
+            for ns, name in left:
+                try:
+                    self.delete(client, ns, name)
+                except Exception:  # report, never mask the original error
+                    failed.append(f"{ns}/{name}")
+        finally:
+            client.close()
+        return failed
+
+    def wait_running(self, api_client: Any, namespace: str, name: str, node: str, timeout: float, image: str) -> None:
+        core = core_api(api_client)
+        deadline = time.monotonic() + timeout
+        why = "Pending"
+        while True:
+            pod = json.loads(
+                core.read_namespaced_pod(name, namespace, _preload_content=False, _request_timeout=self._timeout).data
+            )
+            status = pod.get("status") or {}
+            phase = status.get("phase", "Pending")
+            states = [s.get("state") or {} for s in status.get("containerStatuses") or []]
+            if phase == "Running" and states and all("running" in s for s in states):
+                return
+            if phase in ("Failed", "Succeeded"):
+                raise NodeAccessError(
+                    f"helper pod {namespace}/{name} on node {node} ended ({phase}: {status.get('reason') or status.get('message') or 'no reason'})"
+                )
+            waiting = next((s["waiting"] for s in states if "waiting" in s), None)
+            if waiting:
+                why = f"{waiting.get('reason', '')}: {waiting.get('message', '')}".strip(": ")
+            if time.monotonic() >= deadline or self.closed:
+                hint = (
+                    f"; in an air-gapped cluster pass --helper-image with a mirror of {image}" if "Image" in why else ""
+                )
+                raise NodeAccessError(
+                    f"helper pod {namespace}/{name} on node {node} did not start within {timeout:.0f}s ({why}){hint}"
+                )
+            time.sleep(0.2)
+
+
+@contextmanager
+def running(
+    pods: HelperPods, api_client: Any, manifest: dict[str, Any], *, start_timeout: float, image: str
+) -> Iterator[str]:
+    """A helper pod from `manifest`, Running, deleted when the block ends however it ends."""
+    ns, node = manifest["metadata"]["namespace"], manifest["spec"]["nodeName"]
+    name = pods.create(api_client, manifest)
+    try:
+        pods.wait_running(api_client, ns, name, node, start_timeout, image)
+        yield name
+    finally:
+        with contextlib.suppress(Exception):  # close() retries it; the pod also has its own deadline
+            pods.delete(api_client, ns, name)

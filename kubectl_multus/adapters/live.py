@@ -1,0 +1,340 @@
+"""A live cluster as a Snapshot: a constant number of list calls, then bounded-parallel per-node
+work (logs, and node files through the Multus pod or a helper pod).
+
+Objects are read as the raw JSON the API server sends (`_preload_content=False`), the same
+dicts a dump holds, so both sources feed one model.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from kubectl_multus.adapters import helperpod, nodefs
+from kubectl_multus.adapters.helperpod import core_api
+from kubectl_multus.adapters.kubeconn import Connection, new_client
+from kubectl_multus.adapters.podexec import ExecRefused
+from kubectl_multus.core import capture
+from kubectl_multus.core.diagnose import runs_on
+from kubectl_multus.core.install import Install, find_installs
+from kubectl_multus.core.paths import MountTable
+from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, meta
+from kubectl_multus.errors import ClusterError, InputError, NodeAccessError
+
+DEFAULT_HELPER_IMAGE = "docker.io/library/busybox:1.36.1"
+NAD = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class Options:
+    namespace: str | None = None
+    node: str | None = None
+    parallel: int = 8
+    helper_image: str = DEFAULT_HELPER_IMAGE
+    helper_namespace: str | None = None
+    helpers: str = "auto"  # auto: only where exec into Multus cannot read | always | never
+    start_timeout: float = 60.0
+    exec_timeout: float = 60.0
+    log_lines: int = 500
+    helper_deadline: int = 300
+
+
+@dataclass
+class Reading:
+    """Per-node results, filled by the workers."""
+
+    logs: dict[tuple[str, str, str, bool], str] = field(default_factory=dict)
+    files: dict[str, NodeFiles] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@contextmanager
+def api_errors(conn: Connection, what: str) -> Iterator[None]:
+    """Our one-line errors from whatever the client raises."""
+    from kubernetes.client import ApiException
+    from urllib3.exceptions import HTTPError, MaxRetryError, ProtocolError, ReadTimeoutError
+
+    try:
+        yield
+    except ApiException as exc:
+        message = helperpod._api_message(exc)
+        if exc.status == 401:
+            raise ClusterError(
+                f"{what}: unauthorized at {conn.server} (context {conn.context}): check the credentials"
+            ) from exc
+        raise ClusterError(f"{what}: {message} ({exc.status})") from exc
+    except ReadTimeoutError as exc:
+        raise ClusterError(
+            f"{what}: the API server at {conn.server} did not answer within {conn.timeout or 0:g}s"
+        ) from exc
+    except MaxRetryError as exc:
+        reason = str(exc.reason or "error").split("new connection: ")[-1]
+        reason = re.sub(r"^\[Errno -?\d+\] ", "", reason).rstrip("')\"")
+        if isinstance(exc.reason, ReadTimeoutError):
+            raise ClusterError(
+                f"{what}: the API server at {conn.server} did not answer within {conn.timeout or 0:g}s"
+            ) from exc
+        raise ClusterError(
+            f"{what}: cannot reach the API server at {conn.server} (context {conn.context}): {reason}"
+        ) from exc
+    except (ProtocolError, HTTPError, OSError) as exc:
+        raise ClusterError(f"{what}: cannot reach the API server at {conn.server}: {exc}") from exc
+
+
+def _items(resp: Any) -> list[Obj]:
+    return list(json.loads(resp.data).get("items") or [])
+
+
+def _selector(ds: Obj) -> str:
+    labels = ((ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def read(
+    conn: Connection, opts: Options, helpers: helperpod.HelperPods, progress: Callable[[str], None] = lambda _: None
+) -> Snapshot:
+    from kubernetes.client import ApiException, AppsV1Api, CoreV1Api, CustomObjectsApi
+
+    client = new_client(conn)
+    kw: dict[str, Any] = {"_preload_content": False, "_request_timeout": conn.timeout}
+    core: Any = CoreV1Api(client)
+    apps: Any = AppsV1Api(client)
+    try:
+        with api_errors(conn, "listing nodes"):
+            nodes = _items(core.list_node(**kw))
+        with api_errors(conn, "listing DaemonSets"):
+            if opts.namespace:
+                daemonsets = _items(apps.list_namespaced_daemon_set(opts.namespace, **kw))
+            else:
+                daemonsets = _items(apps.list_daemon_set_for_all_namespaces(**kw))
+        source = f"cluster {conn.context} ({conn.server})"
+        partial = Snapshot(source, tuple(nodes), tuple(daemonsets))
+        installs = find_installs(partial, opts.namespace)
+        if not installs:
+            return partial
+        if opts.node and not any(meta(n, "name") == opts.node for n in nodes):
+            raise InputError(f"node {opts.node} not found")
+        configmaps: list[Obj] = []
+        pods: list[Obj] = []
+        for ns in sorted({i.namespace for i in installs}):
+            with api_errors(conn, f"listing ConfigMaps in {ns}"):
+                configmaps += _items(core.list_namespaced_config_map(ns, **kw))
+        for inst in installs:
+            with api_errors(conn, f"listing the pods of {inst.ref}"):
+                pods += _items(core.list_namespaced_pod(inst.namespace, label_selector=_selector(inst.ds), **kw))
+        others: list[Obj] = []
+        try:
+            with api_errors(conn, "listing NetworkAttachmentDefinitions"):
+                others += _items(CustomObjectsApi(client).list_cluster_custom_object(*NAD, **kw))
+        except ClusterError as exc:
+            if not isinstance(exc.__cause__, ApiException) or exc.__cause__.status not in (403, 404):
+                raise
+    finally:
+        client.close()
+    targets = sorted(
+        {meta(n, "name") for n in nodes for i in installs if runs_on(n, i.ds)}
+        | {str((p.get("spec") or {}).get("nodeName") or "") for p in pods} - {""}
+    )
+    if opts.node:
+        targets = [opts.node]
+    reading = Reading()
+    by_node = {meta(n, "name"): n for n in nodes}
+    local = threading.local()
+
+    def work(node: str) -> None:
+        if not hasattr(local, "client"):
+            local.client = new_client(conn)  # one client per thread: exec swaps the client's transport
+        _read_node(
+            local.client,
+            conn,
+            opts,
+            helpers,
+            installs,
+            by_node.get(node) or {"metadata": {"name": node}},
+            pods,
+            reading,
+        )
+
+    for done, _ in enumerate(bounded(work, targets, opts.parallel), 1):
+        progress(f"read {done}/{len(targets)} nodes")
+    return Snapshot(
+        source,
+        tuple(nodes),
+        tuple(daemonsets),
+        tuple(configmaps),
+        tuple(pods),
+        tuple(others),
+        reading.logs,
+        reading.files,
+        reading.errors,
+    )
+
+
+def _pod_on(pods: list[Obj], inst: Install, node: str) -> Obj | None:
+    owned = [
+        p
+        for p in pods
+        if meta(p, "namespace") == inst.namespace
+        and (p.get("spec") or {}).get("nodeName") == node
+        and any(
+            o.get("uid") == meta(inst.ds, "uid") or o.get("name") == inst.name
+            for o in (p.get("metadata") or {}).get("ownerReferences") or []
+        )
+    ]
+    return owned[0] if owned else None
+
+
+def _status(pod: Obj, container: str, init: bool = False) -> dict[str, Any]:
+    key = "initContainerStatuses" if init else "containerStatuses"
+    return next((s for s in (pod.get("status") or {}).get(key) or [] if s.get("name") == container), {})
+
+
+def _read_logs(
+    client: Any, conn: Connection, opts: Options, pod: Obj, container: str, status: dict[str, Any], reading: Reading
+) -> None:
+    from kubernetes.client import ApiException
+
+    ns, name = meta(pod, "namespace"), meta(pod, "name")
+    wanted = [False] + ([True] if status.get("restartCount") else [])
+    for previous in wanted:
+        try:
+            resp: Any = core_api(client).read_namespaced_pod_log(
+                name, ns, container=container, previous=previous, tail_lines=opts.log_lines,
+                _preload_content=False, _request_timeout=conn.timeout,
+            )  # fmt: skip
+            text = resp.data.decode(errors="replace")
+        except ApiException:
+            continue  # not started yet, or no previous run: nothing to read, not an error
+        with reading.lock:
+            reading.logs[(ns, name, container, previous)] = text
+
+
+def _read_node(
+    client: Any,
+    conn: Connection,
+    opts: Options,
+    helpers: helperpod.HelperPods,
+    installs: list[Install],
+    node: Obj,
+    pods: list[Obj],
+    reading: Reading,
+) -> None:
+    name = meta(node, "name")
+    plans = [capture.plan(i, node) for i in installs]
+    plan = capture.CapturePlan(
+        capture._outermost(t for p in plans for t in p.trees),
+        capture._outermost(b for p in plans for b in p.listings),
+    )
+    inst = installs[0]
+    pod = _pod_on(pods, inst, name)
+    try:
+        if pod is not None:
+            status = _status(pod, inst.container_name)
+            with api_errors(conn, f"reading logs on {name}"):
+                _read_logs(client, conn, opts, pod, inst.container_name, status, reading)
+                for init in (pod.get("spec") or {}).get("initContainers") or []:
+                    s = _status(pod, str(init.get("name")), init=True)
+                    if s.get("restartCount") or ((s.get("state") or {}).get("terminated") or {}).get("exitCode"):
+                        _read_logs(client, conn, opts, pod, str(init.get("name")), s, reading)
+        files = _node_files(client, conn, opts, helpers, inst, pod, name, plan)
+        with reading.lock:
+            reading.files[name] = files
+    except (NodeAccessError, ClusterError) as exc:
+        with reading.lock:
+            reading.errors[name] = str(exc)
+
+
+def _node_files(
+    client: Any,
+    conn: Connection,
+    opts: Options,
+    helpers: helperpod.HelperPods,
+    inst: Install,
+    pod: Obj | None,
+    node: str,
+    plan: capture.CapturePlan,
+) -> NodeFiles:
+    running = pod is not None and "running" in (_status(pod, inst.container_name).get("state") or {})
+    if running and opts.helpers != "always" and pod is not None:
+        spec = pod.get("spec") or {}
+        main: Obj = next((c for c in spec.get("containers") or [] if c.get("name") == inst.container_name), {})
+        ref = f"pod {meta(pod, 'namespace')}/{meta(pod, 'name')}"
+        try:
+            return nodefs.capture(
+                client,
+                meta(pod, "namespace"),
+                meta(pod, "name"),
+                inst.container_name,
+                plan,
+                capture.through_mounts(MountTable.of(main, spec.get("volumes") or []), ref),
+                timeout=opts.exec_timeout,
+            )
+        except (ExecRefused, nodefs.ToolMissing):
+            if opts.helpers == "never":
+                raise
+            # A container that went down since we listed it, or an image without tar: read through a helper.
+    if opts.helpers == "never":
+        raise NodeAccessError(f"node {node}: the Multus pod is not running and helper pods are off (--helpers never)")
+    ns = opts.helper_namespace or inst.namespace
+    known = capture.host_paths(inst) if pod is not None else []
+    manifest = capture.helper_pod(node, ns, opts.helper_image, plan.roots, deadline=opts.helper_deadline, known=known)
+    tops = capture.helper_volumes(plan.roots, known)
+    with (
+        api_errors(conn, f"running a helper pod on {node}"),
+        helperpod.running(helpers, client, manifest, start_timeout=opts.start_timeout, image=opts.helper_image) as name,
+    ):
+        return nodefs.capture(
+            client,
+            ns,
+            name,
+            "reader",
+            plan,
+            capture.through_helper(f"helper pod {ns}/{name}", tops),
+            timeout=opts.exec_timeout,
+        )
+
+
+def bounded(fn: Callable[[T], None], items: Iterable[T], workers: int) -> Iterator[tuple[T, None]]:
+    """Run `fn` over `items` on at most `workers` daemon threads, yielding each as it finishes.
+
+    Daemon threads, and a main thread that only waits in short slices: Ctrl-C reaches the
+    main thread at once, and the process can exit without waiting for a stuck exec."""
+    todo: queue.Queue[T] = queue.Queue()
+    finished: queue.Queue[tuple[T, BaseException | None]] = queue.Queue()
+    pending = list(items)
+    for item in pending:
+        todo.put(item)
+
+    def worker() -> None:
+        while True:
+            try:
+                item = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                fn(item)
+                finished.put((item, None))
+            except BaseException as exc:  # handed to the main thread
+                finished.put((item, exc))
+
+    for _ in range(max(1, min(workers, len(pending)))):
+        threading.Thread(target=worker, daemon=True).start()
+    for _ in pending:
+        while True:
+            try:
+                item, exc = finished.get(timeout=0.2)
+                break
+            except queue.Empty:
+                continue
+        if exc is not None:
+            raise exc
+        yield item, None
