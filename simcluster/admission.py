@@ -145,8 +145,28 @@ def pod_security(namespace: dict[str, Any] | None, pod: dict[str, Any]) -> None:
 
 
 # --- validation ---------------------------------------------------------------------------
+LABEL_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
 def _pod_spec_causes(spec: dict[str, Any], at: str) -> list[tuple[str, str]]:
     causes: list[tuple[str, str]] = []
+    node = spec.get("nodeName")
+    if node is not None and (not isinstance(node, str) or not NAME_RE.match(node)):
+        causes.append((f"{at}.nodeName", f'Invalid value: "{node}": a lowercase RFC 1123 subdomain is required'))
+    for group in ("volumes", "initContainers", "containers"):
+        items = spec.get(group) or []
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            causes.append((f"{at}.{group}", "Invalid value: must be a list of objects"))
+            return causes
+        for i, item in enumerate(items):
+            name = item.get("name")
+            if not isinstance(name, str) or not LABEL_RE.match(name) or len(name) > 63:
+                causes.append(
+                    (
+                        f"{at}.{group}[{i}].name",
+                        f"Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'",
+                    )
+                )
     if not spec.get("containers"):
         causes.append((f"{at}.containers", "Required value"))
     volumes = [v.get("name") for v in spec.get("volumes") or []]

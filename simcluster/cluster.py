@@ -144,6 +144,9 @@ class Cluster:
                 self.node_root(obj["metadata"]["name"])
             created = self.store.create(kind, obj)
             if kind.kind == "Node":
+                kubelet = ((obj.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion")
+                if kubelet and not any(True for _ in self.store.list(kind) if _ is not created):
+                    self._set_version(kubelet)  # the API server runs the first node's release
                 created["status"] = node_status(created, obj.get("status") or {}, self.version["gitVersion"])
             return created
 
@@ -183,16 +186,25 @@ class Cluster:
                     ignore=shutil.ignore_patterns(".captured", ".unreadable"),
                 )
 
+    def _set_version(self, git_version: str) -> None:
+        import re as _re
+
+        m = _re.match(r"v(\d+)\.(\d+)", git_version)
+        if m:
+            self.version.update(major=m.group(1), minor=m.group(2), gitVersion=git_version)
+
     # --- time ------------------------------------------------------------------------------
     def sync(self) -> None:
+        """Bring every controller and pod up to now, even if nothing seems to have changed (a
+        test may have written node files directly)."""
         with self.lock:
-            self.kubelet.sync()
+            self.kubelet.sync(force=True)
 
     def advance(self, seconds: float) -> None:
         """Let virtual time pass (the kubelet catches up, second by second where it matters)."""
         with self.lock:
             self.clock.advance(seconds)
-            self.kubelet.sync()
+            self.kubelet.sync(force=True)
 
     # --- API operations (the server calls these under the lock) ------------------------------
     def check(self, method: str, path: str, verb: str, kind: Kind | None, sub: str, ns: str, name: str) -> None:
@@ -225,8 +237,9 @@ class Cluster:
             meta["name"] = meta["generateName"] + self.kubelet.suffix()
         if kind.kind == "Pod":
             self.kubelet.default_pod(obj)
+        admission.validate(kind, obj)  # an invalid pod is a 422 before Pod Security looks at it
+        if kind.kind == "Pod":
             admission.pod_security(self.store.find(self.ns_kind, "", ns), obj)
-        admission.validate(kind, obj)
         created = self.store.create(kind, obj, dry_run=dry_run)
         if not dry_run:
             self.kubelet.sync()

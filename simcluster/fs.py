@@ -20,6 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAX_SYMLINKS = 40
+# Bumped by every change made through a ContainerFS: the kubelet skips a sync when neither
+# time, nor the API objects, nor any file has changed since the last one.
+WRITES = [0]
+
+
+def _wrote() -> None:
+    WRITES[0] += 1
 
 
 @dataclass(frozen=True)
@@ -57,9 +64,20 @@ class ContainerFS:
     """The files one container sees. `rootfs` backs every path outside the mounts (the image's
     own layer: writable, thrown away with the container)."""
 
-    def __init__(self, mounts: Iterable[Mount], rootfs: Path | None = None) -> None:
+    def __init__(self, mounts: Iterable[Mount], rootfs: Path | None = None, jail: Iterable[Path] = ()) -> None:
         self.mounts = sorted(mounts, key=lambda m: len(_norm(m.path)), reverse=True)
         self.rootfs = rootfs
+        # Real directories nothing may leave: a symlink swapped in above a mount's source on
+        # the real filesystem must not carry a write out of the simulated node.
+        self.jail = tuple(os.path.realpath(j) for j in jail)
+
+    def _jailed(self, real: Path) -> bool:
+        if not self.jail or real.is_relative_to("/nonexistent-outside-mounts"):
+            return True
+        if os.path.realpath(real) in self.jail and not os.path.islink(real):
+            return True  # a jail root itself, e.g. a hostPath of "/"
+        parent = os.path.realpath(real.parent)
+        return any(parent == j or parent.startswith(j + os.sep) for j in self.jail)
 
     # --- resolution -------------------------------------------------------------------
     def _lexical(self, path: str) -> tuple[Path | None, Mount | None]:
@@ -114,6 +132,8 @@ class ContainerFS:
         real, mount = self._lexical(done)
         if real is None:
             real = Path("/nonexistent-outside-mounts") / done.lstrip("/")
+        if not self._jailed(real):
+            raise _fail(errno.EACCES, path)
         return Resolved(real, done, mount)
 
     def _writable(self, path: str, *, follow: bool = True) -> Resolved:
@@ -204,6 +224,7 @@ class ContainerFS:
 
     # --- changes ----------------------------------------------------------------------
     def write_bytes(self, path: str, data: bytes, *, append: bool = False, mode: int = 0o644) -> None:
+        _wrote()
         r = self._writable(path)
         if not r.real.parent.is_dir():
             raise _fail(errno.ENOENT, path)
@@ -217,6 +238,7 @@ class ContainerFS:
         self.write_bytes(path, text.encode(), mode=mode)
 
     def mkdir(self, path: str, *, parents: bool = False, exist_ok: bool = False, mode: int = 0o755) -> None:
+        _wrote()
         if parents:
             parent = posixpath.dirname(_norm(path))
             if parent != _norm(path) and not self.is_dir(parent):
@@ -231,6 +253,7 @@ class ContainerFS:
         os.mkdir(r.real, mode)
 
     def remove(self, path: str) -> None:
+        _wrote()
         r = self._writable(path, follow=False)
         if not os.path.lexists(r.real):
             raise _fail(errno.ENOENT, path)
@@ -239,12 +262,14 @@ class ContainerFS:
         os.unlink(r.real)
 
     def rmdir(self, path: str) -> None:
+        _wrote()
         r = self._writable(path, follow=False)
         if self._is_mount_point(r.path):
             raise _fail(errno.EBUSY, path)
         os.rmdir(r.real)
 
     def rmtree(self, path: str) -> None:
+        _wrote()
         r = self._writable(path, follow=False)
         if self._is_mount_point(r.path):
             raise _fail(errno.EBUSY, path)
@@ -254,6 +279,7 @@ class ContainerFS:
             os.unlink(r.real)
 
     def rename(self, src: str, dst: str) -> None:
+        _wrote()
         a = self._writable(src, follow=False)
         b = self._writable(dst, follow=False)
         if not os.path.lexists(a.real):
@@ -265,12 +291,14 @@ class ContainerFS:
         os.replace(a.real, b.real)
 
     def symlink(self, target: str, path: str) -> None:
+        _wrote()
         r = self._writable(path, follow=False)
         if os.path.lexists(r.real):
             raise _fail(errno.EEXIST, path)
         os.symlink(target, r.real)
 
     def chmod(self, path: str, mode: int) -> None:
+        _wrote()
         os.chmod(self._writable(path).real, mode)
 
     def _is_mount_point(self, path: str) -> bool:
@@ -279,4 +307,4 @@ class ContainerFS:
 
 def host_fs(node_root: Path) -> ContainerFS:
     """The node itself: its whole root, writable."""
-    return ContainerFS([Mount("/", node_root)])
+    return ContainerFS([Mount("/", node_root)], jail=(node_root,))

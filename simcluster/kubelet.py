@@ -101,6 +101,8 @@ class Kubelet:
         self.cluster = cluster
         self.pods: dict[tuple[str, str], PodRun] = {}
         self.rand = random.Random(7)
+        self._synced: tuple[float, str, int] | None = None
+        self._failed_create: dict[str, str] = {}
         cluster.store.listeners.append(self._on_change)
 
     @property
@@ -153,8 +155,8 @@ class Kubelet:
         spec = pod["spec"]
         meta = pod["metadata"]
         node = spec.get("nodeName") or self._schedule(pod)
-        if not node:
-            return
+        if not node or self.cluster.store.find(self.kind("nodes"), "", node) is None:
+            return  # bound to no node, or to one that does not exist: Pending, as no kubelet picks it up
         spec["nodeName"] = node
         owned = any(o.get("controller") for o in meta.get("ownerReferences") or [])
         now = self.clock.now()
@@ -195,16 +197,25 @@ class Kubelet:
         self.pods.clear()
 
     # --- the loop ---------------------------------------------------------------------
-    def sync(self) -> None:
+    def sync(self, *, force: bool = False) -> None:
+        from simcluster.fs import WRITES
+
         now = self.clock.now()
+        key = (now, self.cluster.store.resource_version, WRITES[0])
+        if key == self._synced and not force:
+            return  # nothing moved: every request of a large cluster must not cost a full pass
         self._reconcile_daemonsets()
         for run in list(self.pods.values()):
             self._advance(run, now)
             run.last_sync = now
         self._write_status(now)
+        self._synced = (now, self.cluster.store.resource_version, WRITES[0])
 
     def _advance(self, run: PodRun, now: float) -> None:
         if run.phase in ("Succeeded", "Failed"):
+            return
+        if run.sandbox is None and run.deadline_at is not None and run.deadline_at <= now:
+            self._deadline(run)  # counted from admission, started or not
             return
         if run.sandbox is None and not self._start_sandbox(run):
             return
@@ -240,9 +251,9 @@ class Kubelet:
                 pod, self.cluster.node_root(run.node), self.cluster.workdir / "pods" / run.uid, configmap
             )
         except VolumeError as err:
+            if run.volume_error != str(err):
+                self._event(pod, "FailedMount", err.event, "Warning")
             run.volume_error = str(err)
-            for c in run.inits + run.mains:
-                c.message = str(err)
             return False
         run.volume_error = ""
         first = run.inits[0] if run.inits else None
@@ -254,6 +265,28 @@ class Kubelet:
             for c in run.inits[1:]:
                 c.reason = "PodInitializing"
         return True
+
+    def _event(self, pod: Obj, reason: str, message: str, type_: str = "Normal") -> None:
+        """A core/v1 Event about a pod, as the kubelet records one (FailedMount, BackOff…)."""
+        meta = pod["metadata"]
+        event = {
+            "metadata": {"name": f"{meta['name']}.{self.suffix()}{self.suffix()}", "namespace": meta["namespace"]},
+            "involvedObject": {
+                "kind": "Pod",
+                "namespace": meta["namespace"],
+                "name": meta["name"],
+                "uid": meta["uid"],
+                "apiVersion": "v1",
+            },
+            "reason": reason,
+            "message": message,
+            "type": type_,
+            "source": {"component": "kubelet", "host": pod["spec"].get("nodeName", "")},
+            "firstTimestamp": Clock.stamp(self.clock.now()),
+            "lastTimestamp": Clock.stamp(self.clock.now()),
+            "count": 1,
+        }
+        self.cluster.store.create(self.kind("events"), event)
 
     def _next_time(self, run: PodRun, now: float) -> float:
         step = self._next(run, now)
@@ -573,9 +606,12 @@ class Kubelet:
                 for c in (p.get("status") or {}).get("conditions") or []
             )
         ]
+        spec = copy.deepcopy((ds["spec"].get("template") or {}).get("spec") or {})
+        spec["tolerations"] = list(spec.get("tolerations") or []) + DS_TOLERATIONS
+        desired = sum(1 for n in store.list(self.kind("nodes")) if node_fits(n, spec))
         status = {
             "currentNumberScheduled": len(pods),
-            "desiredNumberScheduled": len(pods),
+            "desiredNumberScheduled": desired,
             "numberMisscheduled": 0,
             "numberReady": len(ready),
             "numberAvailable": len(ready),
@@ -584,10 +620,8 @@ class Kubelet:
             ),
             "observedGeneration": ds["metadata"].get("generation", 1),
         }
-        if len(ready) < len(pods):
-            status["numberUnavailable"] = len(pods) - len(ready)
-        if (ds.get("status") or {}).get("conditions"):
-            status["conditions"] = ds["status"]["conditions"]
+        if len(ready) < desired:
+            status["numberUnavailable"] = desired - len(ready)
         return status
 
     # --- what the API server asks the kubelet -------------------------------------------------
@@ -654,6 +688,15 @@ class Kubelet:
         if arg("limitBytes"):
             text = text.encode()[: int(arg("limitBytes"))].decode(errors="ignore")
         return text
+
+    def exec_target(self, pod: Obj, container: str) -> tuple[ContainerFS, str, dict[str, str]]:
+        """What an exec runs against: the container's files, its image and environment."""
+        fs = self.exec_fs(pod, container)
+        run = self._run_of(pod)
+        assert run is not None
+        c = self._container(run, pod, container, logs=False)
+        assert c.ctx is not None
+        return fs, str(c.spec.get("image", "")), dict(c.ctx.env)
 
     def exec_fs(self, pod: Obj, container: str) -> ContainerFS:
         from simcluster.server import ExecRefused

@@ -87,6 +87,14 @@ def is_multus_image(image: str) -> bool:
     return re.fullmatch(r"(?:[a-z0-9]+-)*multus(?:-cni)?(?:-thick)?", repo) is not None
 
 
+def has_tools(image: str) -> bool:
+    """Can `kubectl exec` run sh, tar, find in this image? Upstream Multus images (and Rancher's
+    hardened ones) are distroless: only the Multus binaries. OpenShift's are RHEL-based."""
+    if not is_multus_image(image):
+        return True
+    return any(mark in image for mark in ("openshift", "redhat", "ose-", "origin-"))
+
+
 def _is_thick_image(image: str) -> bool:
     repo, tag = _image_name(image)
     return "thick" in repo or "thick" in tag
@@ -141,6 +149,8 @@ class PodSandbox:
 
     # volumes ---------------------------------------------------------------------------------
     def _dir(self, name: str) -> Path:
+        if ".." in name.split("/") or name.startswith("/"):
+            raise VolumeError(name, f"invalid name {name!r}")
         path = self.workdir / name
         path.mkdir(parents=True, exist_ok=True)
         return path
@@ -282,9 +292,10 @@ class PodSandbox:
             real.chmod(0o755)
         mounts = self._mounts(container)
         ordered = sorted(mounts, key=lambda m: posixpath.normpath(m.path).count("/"))
+        jail = (self.node_root, self.workdir)
         for i, mount in enumerate(ordered):
-            _make_mount_point(ContainerFS(ordered[:i], rootfs), mount)
-        return ContainerFS(mounts, rootfs)
+            _make_mount_point(ContainerFS(ordered[:i], rootfs, jail), mount)
+        return ContainerFS(mounts, rootfs, jail)
 
     def _mounts(self, container: dict[str, Any]) -> list[Mount]:
         mounts: list[Mount] = []

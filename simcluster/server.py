@@ -31,14 +31,29 @@ class Route:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    _recorded = False
     server: SimServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     # --- plumbing --------------------------------------------------------------------
+    def _record(self, code: int) -> None:
+        """Log the request before the client can see the answer: a test that reads the log
+        right after a call must find that call in it."""
+        if self._recorded:
+            return
+        self._recorded = True
+        self._code = code
+        method, path, query, verb, route = self._what
+        kind = route.kind.resource if route.kind else ""
+        self.server.cluster.record(
+            Request(method, path, query, verb, kind, route.ns, route.name, code, self.headers.get("Content-Type", ""))
+        )
+
     def _send(self, code: int, body: Any, ctype: str = "application/json") -> None:
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self._record(code)
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -76,7 +91,9 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = parse_qs(url.query, keep_blank_values=True)
         self._code = 0
+        self._recorded = False
         verb, route = "discovery", Route(None, "", "", "")
+        self._what: tuple[str, str, dict[str, list[str]], str, Route] = (method, url.path, query, verb, route)
         try:
             cluster.wait_latency()
             parts = [p for p in url.path.split("/") if p]
@@ -86,9 +103,11 @@ class Handler(BaseHTTPRequestHandler):
                 if handled is None:
                     route = self._route(parts)
                     verb = self._verb(method, route)
+                    self._what = (method, url.path, query, verb, route)
                     kind = route.kind
                     assert kind is not None
-                    cluster.check(method, url.path, _rbac_verb(verb), kind, route.sub, route.ns, route.name)
+                    for rbac_verb in _rbac_verbs(verb, cluster.version):
+                        cluster.check(method, url.path, rbac_verb, kind, route.sub, route.ns, route.name)
                     if verb == "exec":
                         exec_args = self._exec_prepare(route, query)
                     else:
@@ -96,32 +115,28 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     cluster.check(method, url.path, "get", None, "", "", "")
                     result = handled
+                # Serialised under the lock: a response never mixes two states of the cluster.
+                payload = (
+                    b"" if verb == "exec" else result if isinstance(result, bytes) else json.dumps(result).encode()
+                )
             if verb == "exec":
                 self._exec_run(route, query, *exec_args)
             elif isinstance(result, bytes):
                 self._send(200, result, "text/plain")
             else:
-                self._send(201 if verb == "create" and not query.get("dryRun") else 200, result)
+                self._send(201 if verb == "create" else 200, payload)
         except ApiError as err:
             self._send(err.code, err.status())
         except websocket_refused as refused:
             self._send(refused.code, refused.body, refused.ctype)
         except (ConnectionError, BrokenPipeError):
             self.close_connection = True
-        finally:
-            cluster.record(
-                Request(
-                    method,
-                    url.path,
-                    query,
-                    verb,
-                    route.kind.resource if route.kind else "",
-                    route.ns,
-                    route.name,
-                    self._code,
-                    self.headers.get("Content-Type", ""),
-                )
+        except Exception as exc:  # a bug in the simulation: answer like a failing apiserver, keep serving
+            self._send(
+                500, ApiError(500, "InternalError", f"Internal error occurred: {type(exc).__name__}: {exc}").status()
             )
+        finally:
+            self._record(self._code)
 
     # --- routing ---------------------------------------------------------------------------
     def _discovery(self, parts: list[str]) -> Any:
@@ -247,6 +262,8 @@ class Handler(BaseHTTPRequestHandler):
                 )
             return cluster.access_review(body or {})
         if verb == "list":
+            if query.get("watch", [""])[-1] in ("true", "1", "True"):
+                raise api.bad_request("watch is not served by the simulated cluster")
             return self._list(kind, route.ns or None, query)
         if verb == "get":
             return cluster.get(kind, route.ns, route.name)
@@ -308,7 +325,7 @@ class Handler(BaseHTTPRequestHandler):
         cluster = self.server.cluster
         assert route.kind is not None
         pod = cluster.get(route.kind, route.ns, route.name)
-        fs = cluster.kubelet.exec_fs(pod, query.get("container", [""])[-1])
+        cluster.kubelet.exec_fs(pod, query.get("container", [""])[-1])  # refused before the upgrade
         if self.headers.get("Upgrade", "").lower() != "websocket":
             # SPDY, which kubectl falls back to, is not simulated: only the WebSocket protocol.
             raise api.bad_request("Upgrade request required")
@@ -317,12 +334,14 @@ class Handler(BaseHTTPRequestHandler):
             raise api.bad_request("no supported subprotocol (want v5.channel.k8s.io or v4.channel.k8s.io)")
         if not query.get("command"):
             raise api.bad_request("you must specify at least 1 command")
-        return fs, protocol
+        return pod, protocol
 
-    def _exec_run(self, route: Route, query: dict[str, list[str]], fs: Any, protocol: str) -> None:
+    def _exec_run(self, route: Route, query: dict[str, list[str]], pod: Any, protocol: str) -> None:
         from simcluster import busybox
+        from simcluster.runtime import has_tools
 
         cluster = self.server.cluster
+        self._record(101)
         self.send_response(101)
         self.send_header("Upgrade", "websocket")
         self.send_header("Connection", "Upgrade")
@@ -338,12 +357,23 @@ class Handler(BaseHTTPRequestHandler):
         if _bool(query.get("stdin")):
             stdin = ws.read_stdin(half_close=protocol.startswith("v5"), idle=0.5)
         with cluster.lock:
-            done = busybox.run(
-                query["command"],
-                fs,
-                stdin=stdin,
-                env={"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
-            )
+            try:  # the container may have stopped while stdin arrived
+                fs, image, env = cluster.kubelet.exec_target(pod, query.get("container", [""])[-1])
+            except ExecRefused as refused:
+                ws.send_status(None, refused.body.decode(errors="replace"))
+                ws.close()
+                return
+            argv0 = query["command"][0]
+            if not has_tools(image):
+                # A distroless image: the runtime cannot even start the command.
+                ws.send_status(
+                    None,
+                    f'OCI runtime exec failed: exec failed: unable to start container process: exec: "{argv0}": executable file not found in $PATH: unknown',
+                )
+                ws.close()
+                return
+            path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            done = busybox.run(query["command"], fs, stdin=stdin, env={"PATH": path, **env})
         broken = cluster.faults.exec_breaks_after
         if broken is not None:
             if want_out:
@@ -397,8 +427,13 @@ _FIELDS = {
 }
 
 
-def _rbac_verb(verb: str) -> str:
-    return {"exec": "create", "log": "get"}.get(verb, verb)
+def _rbac_verbs(verb: str, version: dict[str, str]) -> list[str]:
+    """Exec over WebSocket is a GET: authorised as `get pods/exec`, plus `create` from 1.35 on
+    (kubernetes#78741, kubernetes PR 134577)."""
+    if verb == "exec":
+        minor = int("".join(ch for ch in version.get("minor", "0") if ch.isdigit()) or 0)
+        return ["get", "create"] if minor >= 35 else ["get"]
+    return [{"log": "get"}.get(verb, verb)]
 
 
 def _group(name: str, versions: list[str]) -> dict[str, Any]:

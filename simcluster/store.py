@@ -82,7 +82,7 @@ class Store:
         if (kind.resource, ns, name) in self._objects:
             raise api.already_exists(kind, name)
         obj["apiVersion"], obj["kind"] = kind.api_version, kind.kind
-        meta.setdefault("uid", str(uuid.uuid4()))
+        meta["uid"] = str(uuid.uuid4())  # the server's, never the client's
         meta.setdefault("creationTimestamp", self._now())
         if "spec" in obj and kind.kind in ("DaemonSet", "Deployment"):
             meta["generation"] = 1
@@ -129,6 +129,7 @@ class Store:
         if dry_run:
             return obj
         del self._objects[(kind.resource, namespace if kind.namespaced else "", name)]
+        self._bump()
         if kind.kind == "CustomResourceDefinition":
             self._serve_crd(obj, False)
         self._notify("DELETED", kind, obj)

@@ -66,7 +66,7 @@ def ds_pods(core: Any, app: str = "sleeper") -> list[Any]:
 def test_version_and_nodes(client: Any, core: Any) -> None:
     from kubernetes.client import VersionApi
 
-    assert VersionApi(client).get_code().git_version == "v1.31.4"
+    assert VersionApi(client).get_code().git_version == "v1.31.4+k3s1"  # the first node's release
     assert [n.metadata.name for n in core.list_node().items] == ["node-a", "node-b"]
     assert core.read_node("node-a").status.node_info.kubelet_version == "v1.31.4+k3s1"
 
@@ -194,7 +194,10 @@ def test_helper_pod_runs_until_its_deadline(cluster: Cluster, core: Any) -> None
 def test_hostpath_of_type_directory_must_exist(cluster: Cluster, core: Any) -> None:
     core.create_namespaced_pod("kube-system", helper_pod())
     state = core.read_namespaced_pod("helper", "kube-system").status.container_statuses[0].state
-    assert state.waiting.reason == "ContainerCreating" and "/etc/cni/net.d" in state.waiting.message
+    assert state.waiting.reason == "ContainerCreating" and not state.waiting.message  # the why is in an Event
+    events = core.list_namespaced_event("kube-system", field_selector="involvedObject.name=helper").items
+    assert [e.reason for e in events] == ["FailedMount"]
+    assert 'MountVolume.SetUp failed for volume "cni"' in events[0].message and "/etc/cni/net.d" in events[0].message
 
 
 def test_pod_security_rejects_privileged_helpers_also_on_dry_run(cluster: Cluster, core: Any) -> None:
@@ -270,7 +273,7 @@ def test_exec_that_breaks_mid_stream_gives_no_status(cluster: Cluster, core: Any
 def test_rbac_denial_and_access_review_agree(cluster: Cluster, client: Any, core: Any) -> None:
     from kubernetes.client import AuthorizationV1Api
 
-    cluster.faults.deny.append(Deny("create", "pods/exec"))
+    cluster.faults.deny.append(Deny("get", "pods/exec"))  # a WebSocket exec is a GET before 1.35
     cluster.faults.deny.append(Deny("list", "pods", "kube-system"))
     with pytest.raises(ApiException) as err:
         core.list_namespaced_pod("kube-system")
@@ -283,7 +286,7 @@ def test_rbac_denial_and_access_review_agree(cluster: Cluster, client: Any, core
         {
             "spec": {
                 "resourceAttributes": {
-                    "verb": "create",
+                    "verb": "get",
                     "resource": "pods",
                     "subresource": "exec",
                     "namespace": "kube-system",
