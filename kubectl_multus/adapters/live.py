@@ -48,13 +48,44 @@ class Options:
 
 
 @dataclass
-class Reading:
-    """Per-node results, filled by the workers."""
+class Job:
+    """One live read: what every per-node worker shares, and the results they fill in."""
 
+    conn: Connection
+    opts: Options
+    helpers: helperpod.HelperPods
+    installs: list[Install]
+    pods: list[Obj]
     logs: dict[tuple[str, str, str, bool], str] = field(default_factory=dict)
     files: dict[str, NodeFiles] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
+    # Images whose containers cannot run tar/find (distroless, as upstream Multus is): learnt on
+    # the first node, so the others go straight to a helper pod instead of trying exec first.
+    no_tools: set[str] = field(default_factory=set)
+    probes: dict[str, threading.Event] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def may_exec(self, image: str) -> bool:
+        """Whether to try exec into a pod of `image`. The first worker to ask probes; the others
+        wait for its answer, so a distroless image costs one failed exec, not one per node."""
+        with self.lock:
+            if image in self.no_tools:
+                return False
+            probe = self.probes.get(image)
+            if probe is None:
+                self.probes[image] = threading.Event()
+                return True
+        probe.wait(self.opts.exec_timeout)
+        with self.lock:
+            return image not in self.no_tools
+
+    def probed(self, image: str, tools: bool | None) -> None:
+        with self.lock:
+            if tools is False:
+                self.no_tools.add(image)
+            probe = self.probes.get(image)
+        if probe is not None:
+            probe.set()
 
 
 @contextmanager
@@ -146,23 +177,14 @@ def read(
     )
     if opts.node:
         targets = [opts.node]
-    reading = Reading()
+    job = Job(conn, opts, helpers, installs, pods)
     by_node = {meta(n, "name"): n for n in nodes}
     local = threading.local()
 
     def work(node: str) -> None:
         if not hasattr(local, "client"):
             local.client = new_client(conn)  # one client per thread: exec swaps the client's transport
-        _read_node(
-            local.client,
-            conn,
-            opts,
-            helpers,
-            installs,
-            by_node.get(node) or {"metadata": {"name": node}},
-            pods,
-            reading,
-        )
+        _read_node(job, local.client, by_node.get(node) or {"metadata": {"name": node}})
 
     for done, _ in enumerate(bounded(work, targets, opts.parallel), 1):
         progress(f"read {done}/{len(targets)} nodes")
@@ -173,9 +195,9 @@ def read(
         tuple(configmaps),
         tuple(pods),
         tuple(others),
-        reading.logs,
-        reading.files,
-        reading.errors,
+        job.logs,
+        job.files,
+        job.errors,
     )
 
 
@@ -198,9 +220,7 @@ def _status(pod: Obj, container: str, init: bool = False) -> dict[str, Any]:
     return next((s for s in (pod.get("status") or {}).get(key) or [] if s.get("name") == container), {})
 
 
-def _read_logs(
-    client: Any, conn: Connection, opts: Options, pod: Obj, container: str, status: dict[str, Any], reading: Reading
-) -> None:
+def _read_logs(job: Job, client: Any, pod: Obj, container: str, status: dict[str, Any]) -> None:
     from kubernetes.client import ApiException
 
     ns, name = meta(pod, "namespace"), meta(pod, "name")
@@ -208,99 +228,84 @@ def _read_logs(
     for previous in wanted:
         try:
             resp: Any = core_api(client).read_namespaced_pod_log(
-                name, ns, container=container, previous=previous, tail_lines=opts.log_lines,
-                _preload_content=False, _request_timeout=conn.timeout,
+                name, ns, container=container, previous=previous, tail_lines=job.opts.log_lines,
+                _preload_content=False, _request_timeout=job.conn.timeout,
             )  # fmt: skip
-            text = resp.data.decode(errors="replace")
-        except ApiException:
-            continue  # not started yet, or no previous run: nothing to read, not an error
-        with reading.lock:
-            reading.logs[(ns, name, container, previous)] = text
+        except ApiException as exc:
+            if exc.status == 400:
+                continue  # not started yet, or no previous run: nothing to read
+            raise
+        with job.lock:
+            job.logs[(ns, name, container, previous)] = resp.data.decode(errors="replace")
 
 
-def _read_node(
-    client: Any,
-    conn: Connection,
-    opts: Options,
-    helpers: helperpod.HelperPods,
-    installs: list[Install],
-    node: Obj,
-    pods: list[Obj],
-    reading: Reading,
-) -> None:
+def _read_node(job: Job, client: Any, node: Obj) -> None:
     name = meta(node, "name")
-    plans = [capture.plan(i, node) for i in installs]
+    plans = [capture.plan(i, node) for i in job.installs]
     plan = capture.CapturePlan(
         capture._outermost(t for p in plans for t in p.trees),
         capture._outermost(b for p in plans for b in p.listings),
     )
-    inst = installs[0]
-    pod = _pod_on(pods, inst, name)
+    inst = job.installs[0]
+    pod = _pod_on(job.pods, inst, name)
     try:
         if pod is not None:
-            status = _status(pod, inst.container_name)
-            with api_errors(conn, f"reading logs on {name}"):
-                _read_logs(client, conn, opts, pod, inst.container_name, status, reading)
+            with api_errors(job.conn, f"reading logs on {name}"):
+                _read_logs(job, client, pod, inst.container_name, _status(pod, inst.container_name))
                 for init in (pod.get("spec") or {}).get("initContainers") or []:
                     s = _status(pod, str(init.get("name")), init=True)
                     if s.get("restartCount") or ((s.get("state") or {}).get("terminated") or {}).get("exitCode"):
-                        _read_logs(client, conn, opts, pod, str(init.get("name")), s, reading)
-        files = _node_files(client, conn, opts, helpers, inst, pod, name, plan)
-        with reading.lock:
-            reading.files[name] = files
+                        _read_logs(job, client, pod, str(init.get("name")), s)
+        files = _node_files(job, client, inst, pod, name, plan)
+        with job.lock:
+            job.files[name] = files
     except (NodeAccessError, ClusterError) as exc:
-        with reading.lock:
-            reading.errors[name] = str(exc)
+        with job.lock:
+            job.errors[name] = str(exc)
 
 
 def _node_files(
-    client: Any,
-    conn: Connection,
-    opts: Options,
-    helpers: helperpod.HelperPods,
-    inst: Install,
-    pod: Obj | None,
-    node: str,
-    plan: capture.CapturePlan,
+    job: Job, client: Any, inst: Install, pod: Obj | None, node: str, plan: capture.CapturePlan
 ) -> NodeFiles:
+    opts = job.opts
     running = pod is not None and "running" in (_status(pod, inst.container_name).get("state") or {})
-    if running and opts.helpers != "always" and pod is not None:
+    if running and pod is not None and opts.helpers != "always" and job.may_exec(inst.image):
         spec = pod.get("spec") or {}
         main: Obj = next((c for c in spec.get("containers") or [] if c.get("name") == inst.container_name), {})
-        ref = f"pod {meta(pod, 'namespace')}/{meta(pod, 'name')}"
+        reach = capture.through_mounts(
+            MountTable.of(main, spec.get("volumes") or []), f"pod {meta(pod, 'namespace')}/{meta(pod, 'name')}"
+        )
         try:
-            return nodefs.capture(
+            files = nodefs.capture(
                 client,
                 meta(pod, "namespace"),
                 meta(pod, "name"),
                 inst.container_name,
                 plan,
-                capture.through_mounts(MountTable.of(main, spec.get("volumes") or []), ref),
+                reach,
                 timeout=opts.exec_timeout,
             )
-        except (ExecRefused, nodefs.ToolMissing):
-            if opts.helpers == "never":
-                raise
+            job.probed(inst.image, True)
+            return files
+        except (ExecRefused, nodefs.ToolMissing) as exc:
+            job.probed(inst.image, False if isinstance(exc, nodefs.ToolMissing) else None)
+            if opts.helpers == "never" or getattr(exc, "http_status", None) in (401, 403):
+                raise  # a helper pod would need the same pods/exec permission
             # A container that went down since we listed it, or an image without tar: read through a helper.
     if opts.helpers == "never":
-        raise NodeAccessError(f"node {node}: the Multus pod is not running and helper pods are off (--helpers never)")
+        raise NodeAccessError(f"node {node}: the Multus pod cannot be read and helper pods are off (--helpers never)")
     ns = opts.helper_namespace or inst.namespace
     known = capture.host_paths(inst) if pod is not None else []
     manifest = capture.helper_pod(node, ns, opts.helper_image, plan.roots, deadline=opts.helper_deadline, known=known)
     tops = capture.helper_volumes(plan.roots, known)
     with (
-        api_errors(conn, f"running a helper pod on {node}"),
-        helperpod.running(helpers, client, manifest, start_timeout=opts.start_timeout, image=opts.helper_image) as name,
+        api_errors(job.conn, f"running a helper pod on {node}"),
+        helperpod.running(
+            job.helpers, client, manifest, start_timeout=opts.start_timeout, image=opts.helper_image
+        ) as name,
     ):
-        return nodefs.capture(
-            client,
-            ns,
-            name,
-            "reader",
-            plan,
-            capture.through_helper(f"helper pod {ns}/{name}", tops),
-            timeout=opts.exec_timeout,
-        )
+        reach = capture.through_helper(f"helper pod {ns}/{name}", tops)
+        return nodefs.capture(client, ns, name, "reader", plan, reach, timeout=opts.exec_timeout)
 
 
 def bounded(fn: Callable[[T], None], items: Iterable[T], workers: int) -> Iterator[tuple[T, None]]:

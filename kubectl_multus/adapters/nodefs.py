@@ -23,6 +23,15 @@ class ToolMissing(NodeAccessError):
     """The container has no `tar` or `find` (distroless images): use a helper pod instead."""
 
 
+def _run(
+    api_client: Any, namespace: str, pod: str, container: str, argv: list[str], timeout: float
+) -> podexec.Completed:
+    try:
+        return podexec.run(api_client, namespace, pod, container, argv, timeout=timeout)
+    except podexec.CommandNotFound as exc:
+        raise ToolMissing(str(exc)) from exc
+
+
 def _check(done: podexec.Completed, where: str) -> None:
     if done.exit_code in (126, 127) or b"executable file not found" in done.stderr:
         raise ToolMissing(f"{done.argv[0]} is not available in {where}")
@@ -57,7 +66,7 @@ def capture(
     missing: list[str] = []
     trees = [c for c in (reach.to_container(h) for h in plan.trees) if c]
     if trees:
-        done = podexec.run(api_client, namespace, pod, container, ["tar", "-c", "-f", "-", *trees], timeout=timeout)
+        done = _run(api_client, namespace, pod, container, ["tar", "-c", "-f", "-", *trees], timeout)
         _check(done, where)
         if len(done.stdout) > MAX_ARCHIVE:
             raise NodeAccessError(f"{where}: the config dirs hold more than {MAX_ARCHIVE >> 20} MiB; not reading them")

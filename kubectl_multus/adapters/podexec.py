@@ -4,6 +4,7 @@ the streams), the exit status read from the Status on channel 3 ourselves."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from dataclasses import dataclass
@@ -18,6 +19,10 @@ class Completed:
     exit_code: int
     stdout: bytes
     stderr: bytes
+
+
+class CommandNotFound(NodeAccessError):
+    """The image has no such command (distroless images have no sh, tar or find)."""
 
 
 class ExecRefused(NodeAccessError):
@@ -45,7 +50,12 @@ def _refusal(exc: Exception) -> ExecRefused:
     text = str(getattr(exc, "reason", "") or exc)
     match = re.search(r"Handshake status (\d{3})", text)
     code = int(match.group(1)) if match else getattr(exc, "status", None) or None
-    body = text.split("-+-+-")[-1].strip().strip("b'\"") if "-+-+-" in text else text
+    body = text.split("-+-+-")[-1].strip() if "-+-+-" in text else text
+    body = body[2:-1] if body[:2] in ("b'", 'b"') else body
+    with contextlib.suppress(ValueError, AttributeError):
+        body = str(json.loads(body).get("message") or body)  # a Status from the API server
+    if code == 403:
+        return ExecRefused(f"exec forbidden: {body[:300]}", code)
     return ExecRefused(f"exec refused ({code}): {body[:300]}", code)
 
 
@@ -95,6 +105,8 @@ def run(
     code = _exit_code(status)
     if code is None:
         why = status.get("message") or "no exit status (the connection ended early)"
+        if "executable file not found" in why or "no such file or directory" in why:
+            raise CommandNotFound(f"{argv[0]} is not available in {namespace}/{pod}")
         raise NodeAccessError(f"exec of {argv[0]} in {namespace}/{pod} failed: {why}")
     return Completed(tuple(argv), code, _bytes(out), _bytes(err))
 
