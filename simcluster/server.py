@@ -445,6 +445,12 @@ class SimServer(ThreadingHTTPServer):
     daemon_threads = True
     cluster: Cluster
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            super().handle_error(request, client_address)  # a client hanging up is not news
+
 
 def serve(cluster: Cluster) -> SimServer:
     server = SimServer(("127.0.0.1", 0), Handler)

@@ -50,8 +50,9 @@ class HelperPods:
     def __init__(self, new_client: Callable[[], Any], timeout: float | None) -> None:
         self._new_client = new_client
         self._timeout = timeout
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._live: set[tuple[str, str]] = set()
+        self._creating = 0  # create calls in flight: close() waits for them to register
         self.closed = False
 
     def create(self, api_client: Any, manifest: dict[str, Any], *, dry_run: bool = False) -> str:
@@ -59,23 +60,26 @@ class HelperPods:
 
         ns = manifest["metadata"]["namespace"]
         node = manifest["spec"]["nodeName"]
-        if self.closed:
-            raise NodeAccessError("interrupted")
+        with self._lock:
+            if self.closed:
+                raise NodeAccessError("interrupted")
+            self._creating += 1
         try:
             resp = core_api(api_client).create_namespaced_pod(
                 ns, manifest, dry_run="All" if dry_run else None, _preload_content=False, _request_timeout=self._timeout
             )
+            name = str(json.loads(resp.data)["metadata"]["name"])
+            if not dry_run:
+                with self._lock:
+                    self._live.add((ns, name))
         except ApiException as exc:
             raise creation_error(exc, ns, node) from exc
-        name = str(json.loads(resp.data)["metadata"]["name"])
-        if dry_run:
-            return name
-        with self._lock:
-            self._live.add((ns, name))
-            late = self.closed
-        if late:  # close() ran while we were creating it
-            self.delete(api_client, ns, name)
-            raise NodeAccessError("interrupted")
+        finally:
+            with self._lock:
+                self._creating -= 1
+                self._lock.notify_all()
+        if self.closed and not dry_run:
+            raise NodeAccessError("interrupted")  # close() deletes it
         return name
 
     def delete(self, api_client: Any, namespace: str, name: str) -> None:
@@ -95,6 +99,8 @@ class HelperPods:
         """Delete every helper pod still registered; returns the ones that could not be deleted."""
         with self._lock:
             self.closed = True
+            # A pod being created right now would be missed: wait for those calls to return.
+            self._lock.wait_for(lambda: self._creating == 0, timeout=(self._timeout or 30) + 5)
             left = sorted(self._live)
         if not left:
             return []
