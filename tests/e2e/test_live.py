@@ -27,14 +27,15 @@ def test_live_diagnosis_equals_the_diagnosis_of_its_own_dump(example: str, tmp_p
         assert live.exit_code == EXPECTED[example][0], live.output
         codes = {f["code"] for f in findings(live) if f["severity"] in ("warning", "error")}
         assert codes == EXPECTED[example][1]  # what the offline path finds on the bundled dump
+        paths_live = json.loads(cli("show-paths", KC, str(sim.kubeconfig), "-o", "json").stdout)
         dumped = cli("dump", str(tmp_path / "dump"), KC, str(sim.kubeconfig))
         assert dumped.exit_code == 0, dumped.output
         assert helper_pods(sim) == []
     offline = cli("diagnose", "--from-dump", str(tmp_path / "dump"), "-o", "json")
     assert offline.exit_code == live.exit_code
     assert findings(offline) == findings(live)
-    paths_live = json.loads(cli("show-paths", "--from-dump", str(tmp_path / "dump"), "-o", "json").stdout)
-    assert paths_live["installs"]
+    paths_offline = json.loads(cli("show-paths", "--from-dump", str(tmp_path / "dump"), "-o", "json").stdout)
+    assert paths_offline["installs"] == paths_live["installs"] and paths_live["installs"][0]["nodes"][0]["paths"]
 
 
 @pytest.mark.parametrize("path", observed_params())
