@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
@@ -13,6 +14,9 @@ from kubectl_multus import __version__
 from kubectl_multus.errors import ExitStatus, MultusError, NotFoundError, Refused
 
 if TYPE_CHECKING:
+    from kubectl_multus.adapters import live as live_mod
+    from kubectl_multus.adapters.helperpod import HelperPods
+    from kubectl_multus.adapters.kubeconn import Connection
     from kubectl_multus.core.diagnose import Report
     from kubectl_multus.core.snapshot import Snapshot
 
@@ -154,13 +158,10 @@ def _progress(text: str) -> None:
         sys.stderr.flush()
 
 
-def _snapshot() -> Snapshot:
-    """The snapshot to judge: a dump, or the live cluster the kubeconfig points at."""
-    from_dump = _flag("from_dump")
-    if from_dump:
-        from kubectl_multus.adapters import dumpdir
-
-        return dumpdir.load(str(from_dump))
+@contextmanager
+def _cluster() -> Iterator[tuple[Connection, HelperPods, live_mod.Options]]:
+    """The live cluster, with the registry of helper pods this run creates: whatever happens
+    inside, every one of them is deleted on the way out."""
     from kubectl_multus.adapters import helperpod, kubeconn, live
 
     helpers = _flag("helpers", "auto") or "auto"
@@ -177,7 +178,7 @@ def _snapshot() -> Snapshot:
     )
     pods = helperpod.HelperPods(lambda: kubeconn.new_client(conn), conn.timeout)
     try:
-        return live.read(conn, opts, pods, _progress)
+        yield conn, pods, opts
     finally:
         _progress("")
         left = pods.close()
@@ -186,6 +187,19 @@ def _snapshot() -> Snapshot:
                 f"kubectl multus: warning: could not delete helper pods {', '.join(left)}; run: kubectl multus cleanup",
                 err=True,
             )
+
+
+def _snapshot() -> Snapshot:
+    """The snapshot to judge: a dump, or the live cluster the kubeconfig points at."""
+    from_dump = _flag("from_dump")
+    if from_dump:
+        from kubectl_multus.adapters import dumpdir
+
+        return dumpdir.load(str(from_dump))
+    from kubectl_multus.adapters import live
+
+    with _cluster() as (conn, pods, opts):
+        return live.read(conn, opts, pods, _progress)
 
 
 def _report(snapshot: Snapshot, namespace: str | None, node: str | None) -> Report:
@@ -326,6 +340,45 @@ def show_paths(
     _report_command(paths=True)
 
 
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+Timeout = Annotated[
+    str,
+    typer.Option(
+        "--timeout", metavar="DURATION", help="How long to wait for the Multus pods to be Ready after a restart."
+    ),
+]
+
+
+def _confirm(yes: bool, question: str) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise Refused("not changing anything without a confirmation: run it in a terminal, or pass --yes")
+    if not typer.confirm(question, err=True):
+        raise Refused("not confirmed; nothing was changed")
+
+
+def _say(text: str) -> None:
+    typer.echo(f"kubectl multus: {text}", err=True)
+
+
+def _plan_only(dry_run: bool, namespace: str | None, node: str | None, output: Output) -> NoReturn:
+    from kubectl_multus import render
+    from kubectl_multus.core.planner import build_plan
+
+    if not dry_run:
+        raise Refused("a snapshot can only be planned, not changed: add --dry-run, or point at the cluster")
+    snapshot = _snapshot()
+    report = _report(snapshot, namespace, node)
+    plan = build_plan(report, snapshot, node)
+    status = ExitStatus.PROBLEMS if plan.items or plan.conflicts else ExitStatus.OK
+    if output in (Output.json, Output.yaml):
+        sys.stdout.write(render.dump(render.plan_data(plan, report, status), output.value))
+    else:
+        sys.stdout.write(render.plan_text(plan, render.use_color()))
+    raise typer.Exit(int(status))
+
+
 @app.command()
 def fix(
     from_dump: FromDump = None,
@@ -342,11 +395,17 @@ def fix(
     debug: Debug = False,
     all_nodes: Annotated[bool, typer.Option("--all-nodes", help="Fix node files on every node.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan as diffs; change nothing.")] = False,
+    yes: Yes = False,
+    timeout: Timeout = "3m",
 ) -> None:
-    """Compute the corrected config and show it as a diff (--dry-run).
+    """Repair what diagnose found: diff, back up, write, restart Multus, verify, roll back on failure.
 
-    Exit status with --dry-run: 0 nothing to change, 1 the plan changes something.
-    Example: kubectl multus fix --dry-run --from-dump examples/k3s-thin-doubled-prefix
+    Node files are written through a short-lived privileged helper pod on that node; the thick
+    daemon config in its ConfigMap and the DaemonSet are patched. With --node only that node's
+    files change (cluster-wide changes are shown, held back).
+    Exit status: 0 fixed and verified (or nothing to fix), 1 failed and rolled back, 3 refused
+    before any change, 4 rollback failed; with --dry-run 0 nothing to change, 1 the plan changes something.
+    Example: kubectl multus fix --node k3s-2
     """
     global _debug
     _debug = bool(_given.get("debug"))
@@ -357,19 +416,119 @@ def fix(
     try:
         if node and all_nodes:
             raise Refused("--node and --all-nodes exclude each other")
-        if not dry_run:
-            raise Refused("applying fixes comes in a later release: add --dry-run to see the fix plan")
-        snapshot = _snapshot()
-        report = _report(snapshot, namespace, node)
-        plan = build_plan(report, snapshot, node)
+        if dry_run or _flag("from_dump"):
+            _plan_only(dry_run, namespace, node, output)
+        from kubectl_multus.adapters import kubeconn, live
+        from kubectl_multus.adapters.fixer import Fixer, FixOptions
+
+        limit = kubeconn.parse_duration(timeout) or 24 * 3600.0
+        with _cluster() as (conn, pods, opts):
+            snapshot = live.read(conn, opts, pods, _progress)
+            report = _report(snapshot, namespace, node)
+            plan = build_plan(report, snapshot, node)
+            sys.stdout.write(render.plan_text(plan, render.use_color()))
+            sys.stdout.flush()
+            if not plan.items:
+                _say("nothing to fix" + ("" if report.healthy else "; what remains needs a hand (see above)"))
+                raise typer.Exit(int(ExitStatus.OK))
+            _confirm(yes, f"Apply {len(plan.items)} change(s) to {conn.context}?")
+            fixer = Fixer(conn, FixOptions(limit, opts.helper_image, opts.helper_namespace), pods, _say, _progress)
+            try:
+                fixer.preflight(plan, report)
+                fixer.apply(plan, report)
+            finally:
+                fixer.close()
+        _say("fixed and verified")
     except MultusError as exc:
         _fail(exc)
-    status = ExitStatus.PROBLEMS if plan.items or plan.conflicts else ExitStatus.OK
-    if output in (Output.json, Output.yaml):
-        sys.stdout.write(render.dump(render.plan_data(plan, report, status), output.value))
-    else:
-        sys.stdout.write(render.plan_text(plan, render.use_color()))
-    raise typer.Exit(int(status))
+    raise typer.Exit(int(ExitStatus.OK))
+
+
+@app.command()
+def rollback(
+    from_dump: FromDump = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    node: NodeOpt = None,
+    output: OutputOpt = None,
+    request_timeout: RequestTimeout = None,
+    parallel: Parallel = None,
+    helper_image: HelperImage = None,
+    helper_namespace: HelperNamespace = None,
+    helpers: Helpers = None,
+    debug: Debug = False,
+    list_: Annotated[bool, typer.Option("--list", help="List the backups of this cluster.")] = False,
+    yes: Yes = False,
+    timeout: Timeout = "3m",
+) -> None:
+    """Put back what the latest fix replaced (on --node, if given), restart Multus, wait for Ready.
+
+    Example: kubectl multus rollback --node k3s-2
+    """
+    global _debug
+    _debug = bool(_given.get("debug"))
+    from kubectl_multus.adapters import kubeconn, statedir
+
+    node = _flag("node")
+    try:
+        conn = kubeconn.resolve(_flag("kubeconfig"), _flag("context"), _flag("request_timeout", "30s"))
+        backups = [b for b in statedir.listing(conn.context) if node is None or b.target.node == node]
+        if list_:
+            for b in backups:
+                typer.echo(f"{b.created}  {b.target}  node copy: {b.node_copy or '-'}  {b.folder}")
+            raise typer.Exit(int(ExitStatus.OK))
+        if not backups:
+            raise Refused(f"no backup of {conn.context}{' for node ' + node if node else ''} in {statedir.root()}")
+        latest = backups[0]
+        from kubectl_multus.adapters import live
+        from kubectl_multus.adapters.fixer import Fixer, FixOptions
+
+        with _cluster() as (conn, pods, opts):
+            report = _report(live.read(conn, opts, pods, _progress), _flag("namespace"), None)
+            _confirm(yes, f"Restore {latest.target} as it was at {latest.created}?")
+            limit = kubeconn.parse_duration(timeout) or 24 * 3600.0
+            fixer = Fixer(conn, FixOptions(limit, opts.helper_image, opts.helper_namespace), pods, _say, _progress)
+            try:
+                fixer.restore(latest, report)
+            finally:
+                fixer.close()
+        _say(f"restored {latest.target} as it was at {latest.created}")
+    except MultusError as exc:
+        _fail(exc)
+    raise typer.Exit(int(ExitStatus.OK))
+
+
+@app.command()
+def cleanup(
+    from_dump: FromDump = None,
+    kubeconfig: Kubeconfig = None,
+    context: Context = None,
+    namespace: Namespace = None,
+    node: NodeOpt = None,
+    output: OutputOpt = None,
+    request_timeout: RequestTimeout = None,
+    parallel: Parallel = None,
+    helper_image: HelperImage = None,
+    helper_namespace: HelperNamespace = None,
+    helpers: Helpers = None,
+    debug: Debug = False,
+) -> None:
+    """Delete helper pods that a run of kubectl multus left behind (found by their label).
+
+    Example: kubectl multus cleanup
+    """
+    global _debug
+    _debug = bool(_given.get("debug"))
+    from kubectl_multus.adapters import helperpod, kubeconn
+
+    try:
+        conn = kubeconn.resolve(_flag("kubeconfig"), _flag("context"), _flag("request_timeout", "30s"))
+        removed = helperpod.remove_leftovers(conn, _flag("namespace"))
+    except MultusError as exc:
+        _fail(exc)
+    typer.echo(f"deleted {len(removed)} helper pod(s)" + (f": {', '.join(removed)}" if removed else ""))
+    raise typer.Exit(int(ExitStatus.OK))
 
 
 @app.command()
@@ -425,7 +584,9 @@ def run() -> None:
 
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(prog_name=PROG)
+        # The completion variable is named here: Typer's default is built from PROG, which has a space
+        # (kubectl_multus/completion.py sets it for `kubectl multus <TAB>`).
+        app(prog_name=PROG, complete_var="_KUBECTL_MULTUS_COMPLETE")
     except Exception as exc:  # a bug: still one line, unless --debug asks for the traceback
         if _debug or "--debug" in sys.argv:
             raise

@@ -159,3 +159,32 @@ def running(
     finally:
         with contextlib.suppress(Exception):  # close() retries it; the pod also has its own deadline
             pods.delete(api_client, ns, name)
+
+
+LABEL = "app.kubernetes.io/managed-by=kubectl-multus"
+
+
+def remove_leftovers(conn: Any, namespace: str | None) -> list[str]:
+    """`kubectl multus cleanup`: delete every pod carrying our label (all namespaces by default)."""
+    from kubectl_multus.adapters.kubeconn import new_client
+    from kubectl_multus.adapters.live import api_errors
+
+    client = new_client(conn)
+    core = core_api(client)
+    kw = {"_preload_content": False, "_request_timeout": conn.timeout}
+    removed = []
+    try:
+        with api_errors(conn, "listing helper pods"):
+            if namespace:
+                resp = core.list_namespaced_pod(namespace, label_selector=LABEL, **kw)
+            else:
+                resp = core.list_pod_for_all_namespaces(label_selector=LABEL, **kw)
+        pods = HelperPods(lambda: client, conn.timeout)
+        for pod in json.loads(resp.data).get("items") or []:
+            ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+            with api_errors(conn, f"deleting {ns}/{name}"):
+                pods.delete(client, ns, name)
+            removed.append(f"{ns}/{name}")
+    finally:
+        client.close()
+    return removed

@@ -197,3 +197,16 @@ def node_files(
     absent = {norm(p) for p in missing}
     roots = tuple(h for h, c in reachable if h in seen or norm(c) in absent)
     return NodeFiles(entries, roots)
+
+
+def writer_pod(node: str, namespace: str, image: str, directory: str, *, deadline: int) -> dict[str, Any]:
+    """A pod that can change files in one host directory on `node`: that directory alone,
+    read-write (type Directory: never created), privileged so SELinux hosts let it write."""
+    pod = helper_pod(node, namespace, image, [], deadline=deadline, name_prefix="kubectl-multus-fix-")
+    pod["metadata"]["labels"]["app.kubernetes.io/component"] = "node-writer"
+    pod["spec"]["volumes"] = [{"name": "target", "hostPath": {"path": norm(directory), "type": "Directory"}}]
+    container = pod["spec"]["containers"][0]
+    container["name"] = "writer"
+    container["securityContext"] = {"privileged": True, "runAsUser": 0, "readOnlyRootFilesystem": True}
+    container["volumeMounts"] = [{"name": "target", "mountPath": HELPER_ROOT + norm(directory)}]
+    return pod

@@ -1,0 +1,64 @@
+"""Local copies of what `fix` replaced, so `rollback` works even when the node's own backup
+is gone: one folder per cluster, node and time under the XDG state directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from kubectl_multus.core.findings import Target
+
+
+def root(env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if env is None else env
+    base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local" / "state")
+    return Path(base) / "kubectl-multus" / "backups"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
+
+
+@dataclass(frozen=True)
+class Backup:
+    folder: Path
+    cluster: str
+    target: Target
+    created: str
+    node_copy: str  # where the node keeps its own copy ("" for API objects)
+
+    @property
+    def original(self) -> bytes:
+        return (self.folder / "original").read_bytes()
+
+
+def save(cluster: str, target: Target, original: bytes, node_copy: str = "", base: Path | None = None) -> Backup:
+    created = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    where = target.node or "cluster"
+    folder = (base or root()) / _slug(cluster) / _slug(where) / f"{created}-{_slug(str(target))}"
+    n = 1
+    while folder.exists():
+        folder = folder.with_name(f"{folder.name}-{n}")
+        n += 1
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / "original").write_bytes(original)
+    meta = {"cluster": cluster, "target": asdict(target), "created": created, "node_copy": node_copy}
+    (folder / "backup.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return Backup(folder, cluster, target, created, node_copy)
+
+
+def listing(cluster: str, base: Path | None = None) -> list[Backup]:
+    """Every backup of this cluster, newest first."""
+    found = []
+    for meta_file in sorted(((base or root()) / _slug(cluster)).glob("*/*/backup.json")):
+        meta = json.loads(meta_file.read_text())
+        found.append(
+            Backup(
+                meta_file.parent, meta["cluster"], Target(**meta["target"]), meta["created"], meta.get("node_copy", "")
+            )
+        )
+    return sorted(found, key=lambda b: (b.created, b.folder.name), reverse=True)
