@@ -31,6 +31,7 @@ class ErrorRule:
     code: int = 500
     message: str = "simulated failure"
     times: int | None = None
+    body_contains: str | None = None  # only requests whose body holds this text (e.g. '"privileged": true')
 
     def status(self) -> ApiError:
         reasons = {
@@ -55,6 +56,8 @@ class Faults:
     deny: list[Deny] = field(default_factory=list)
     helper_never_starts: bool = False  # pods no controller owns stay Pending (image never pulled)
     exec_breaks_after: int | None = None  # bytes of stdout sent before the connection drops
+    exec_breaks_on: str | None = None  # only for this command (argv[0]); None: every exec
+    exec_broken_ran: bool = True  # False: the broken command never ran (the connection dropped first)
     never_ready: set[str] = field(default_factory=set)  # node names whose Multus pods never get Ready ("*": all)
 
 
@@ -207,8 +210,12 @@ class Cluster:
             self.kubelet.sync(force=True)
 
     # --- API operations (the server calls these under the lock) ------------------------------
-    def check(self, method: str, path: str, verb: str, kind: Kind | None, sub: str, ns: str, name: str) -> None:
+    def check(
+        self, method: str, path: str, verb: str, kind: Kind | None, sub: str, ns: str, name: str, body: str = ""
+    ) -> None:
         for rule in self.faults.errors:
+            if rule.body_contains is not None and rule.body_contains not in body:
+                continue
             if rule.method in (method, "*") and re.search(rule.path, path) and rule.times != 0:
                 if rule.times is not None:
                     rule.times -= 1

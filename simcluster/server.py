@@ -107,7 +107,16 @@ class Handler(BaseHTTPRequestHandler):
                     kind = route.kind
                     assert kind is not None
                     for rbac_verb in _rbac_verbs(verb, cluster.version):
-                        cluster.check(method, url.path, rbac_verb, kind, route.sub, route.ns, route.name)
+                        cluster.check(
+                            method,
+                            url.path,
+                            rbac_verb,
+                            kind,
+                            route.sub,
+                            route.ns,
+                            route.name,
+                            json.dumps(body) if body else "",
+                        )
                     if verb == "exec":
                         exec_args = self._exec_prepare(route, query)
                     else:
@@ -373,11 +382,15 @@ class Handler(BaseHTTPRequestHandler):
                 ws.close()
                 return
             path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            faults = cluster.faults
+            breaks = faults.exec_breaks_after is not None and faults.exec_breaks_on in (None, argv0)
+            if breaks and not faults.exec_broken_ran:
+                self.connection.shutdown(2)  # dropped before the command could run
+                return
             done = busybox.run(query["command"], fs, stdin=stdin, env={"PATH": path, **env})
-        broken = cluster.faults.exec_breaks_after
-        if broken is not None:
+        if breaks:
             if want_out:
-                ws.send_channel(websocket.STDOUT, done.stdout[:broken])
+                ws.send_channel(websocket.STDOUT, done.stdout[: faults.exec_breaks_after])
             self.connection.shutdown(2)
             return
         if want_out and done.stdout:

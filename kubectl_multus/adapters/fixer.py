@@ -205,7 +205,8 @@ class Fixer:
                 raise
             why = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
             self.say(f"restoring what was written: {why}")
-            self.rollback_all(plan, report)
+            # Interrupted: restore and restart, but do not make the user wait for Ready again.
+            self.rollback_all(plan, report, wait=not isinstance(exc, KeyboardInterrupt))
             if isinstance(exc, (KeyboardInterrupt, FixFailed)):
                 raise
             raise FixFailed(f"{why}; every change was rolled back") from exc
@@ -281,7 +282,9 @@ class Fixer:
     def _affected(self, plan: FixPlan, report: Report) -> list[Install]:
         return list({id(i): i for item in plan.items for i in self._installs(report, item.target)}.values())
 
-    def _restart(self, plan: FixPlan, report: Report, before: dict[str, set[str]] | None = None) -> None:
+    def _restart(
+        self, plan: FixPlan, report: Report, before: dict[str, set[str]] | None = None, *, wait: bool = True
+    ) -> None:
         cluster_wide = [i for i in plan.items if i.target.kind in ("DaemonSet", "ConfigMap")]
         for inst in self._affected(plan, report):
             nodes = sorted(n.name for r in report.installs if r.install is inst for n in r.nodes)
@@ -305,7 +308,8 @@ class Fixer:
                     if (pod.get("spec") or {}).get("nodeName") in nodes:
                         with self._api(f"restarting {meta(pod, 'name')}"):
                             core_api(self.client).delete_namespaced_pod(meta(pod, "name"), inst.namespace, **self._kw())
-            self._wait(inst, set(nodes), gone_before if before is not None else set(old))
+            if wait:
+                self._wait(inst, set(nodes), gone_before if before is not None else set(old))
 
     def _pods(self, inst: Install) -> list[Obj]:
         labels = ((inst.ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
@@ -411,7 +415,7 @@ class Fixer:
         except FixFailed as exc:  # what was restored may well be what did not work
             self.say(f"restored, but {exc}")
 
-    def rollback_all(self, plan: FixPlan, report: Report) -> None:
+    def rollback_all(self, plan: FixPlan, report: Report, *, wait: bool = True) -> None:
         failed = []
         before = self._pod_uids(FixPlan(tuple(d.item for d in self.done)), report)
         for done in reversed(self.done):
@@ -424,7 +428,7 @@ class Fixer:
             raise RollbackFailed("rollback failed for " + "; ".join(failed))
         restored, self.done = self.done, []
         try:
-            self._restart(FixPlan(tuple(d.item for d in restored)), report, before)
+            self._restart(FixPlan(tuple(d.item for d in restored)), report, before, wait=wait)
         except MultusError as exc:
             self.say(f"warning: after restoring, {exc}")
 

@@ -1,0 +1,208 @@
+"""`fix`, `rollback` and `cleanup` against the simulated cluster: the repaired Multus comes up,
+nothing else is touched, and every failure leaves the config as it was."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from simcluster.admission import Deny
+from simcluster.cluster import Cluster, ErrorRule
+from tests.e2e.conftest import EXAMPLES, cli, helper_pods, sim_from
+from tests.e2e.test_process import executable
+
+KC = "--kubeconfig"
+DAEMON_CONFIG = "var/lib/rancher/k3s/agent/etc/cni/net.d/multus.d/daemon-config.json"
+
+
+@pytest.fixture(autouse=True)
+def state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return tmp_path / "state"
+
+
+def multus_pods(sim: Cluster) -> dict[str, dict[str, Any]]:
+    return {
+        p["spec"]["nodeName"]: p
+        for p in sim.store.list(sim.kind("pods"), "kube-system")
+        if (p["metadata"].get("labels") or {}).get("app") == "multus"
+    }
+
+
+def ready(pod: dict[str, Any]) -> bool:
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"]["conditions"])
+
+
+def writes(sim: Cluster) -> list[str]:
+    return [
+        f"{q.verb} {q.resource} {q.name}"
+        for q in sim.requests
+        if q.verb in ("patch", "update")
+        or (q.verb == "exec" and (q.query.get("command") or [""])[0] in ("dd", "mv", "cp"))
+    ]
+
+
+def test_the_motivating_case_is_fixed_once(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-thin-doubled-prefix", tmp_path / "sim") as sim:
+        assert cli("diagnose", KC, str(sim.kubeconfig)).exit_code == 1
+        assert not ready(multus_pods(sim)["k3s-server"])
+        r = cli("fix", KC, str(sim.kubeconfig), "--yes")
+        assert r.exit_code == 0, r.stderr
+        assert "fixed and verified" in r.stderr and "--cni-conf-dir=/host/etc/cni/net.d" in r.stdout
+        assert ready(multus_pods(sim)["k3s-server"])
+        assert cli("diagnose", KC, str(sim.kubeconfig)).exit_code == 0
+        sim.requests.clear()
+        again = cli("fix", KC, str(sim.kubeconfig), "--yes")
+        assert again.exit_code == 0 and "nothing to fix" in again.stderr
+        assert writes(sim) == []
+        assert helper_pods(sim) == []
+
+
+def test_node_file_fix_changes_only_that_node(tmp_path: Path, state_dir: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-multinode-one-broken", tmp_path / "sim") as sim:
+        plan = json.loads(cli("fix", KC, str(sim.kubeconfig), "--node", "k3s-2", "--dry-run", "-o", "json").stdout)
+        after = plan["targets"][0]["after"]
+        original = (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes()
+        others = {n: (sim.node_root(n) / DAEMON_CONFIG).read_bytes() for n in ("k3s-1", "k3s-3")}
+        pods_before = {n: p["metadata"]["uid"] for n, p in multus_pods(sim).items()}
+        r = cli("fix", KC, str(sim.kubeconfig), "--node", "k3s-2", "--yes")
+        assert r.exit_code == 0, r.stderr
+        assert (sim.node_root("k3s-2") / DAEMON_CONFIG).read_text() == after  # byte for byte what the plan showed
+        assert {n: (sim.node_root(n) / DAEMON_CONFIG).read_bytes() for n in others} == others
+        pods_after = {n: p["metadata"]["uid"] for n, p in multus_pods(sim).items()}
+        assert pods_after["k3s-1"] == pods_before["k3s-1"] and pods_after["k3s-3"] == pods_before["k3s-3"]
+        assert pods_after["k3s-2"] != pods_before["k3s-2"] and ready(multus_pods(sim)["k3s-2"])
+        on_node = list((sim.node_root("k3s-2") / DAEMON_CONFIG).parent.glob("daemon-config.json.kubectl-multus-*.bak"))
+        assert len(on_node) == 1 and on_node[0].read_bytes() == original
+        local = list(state_dir.rglob("original"))
+        assert len(local) == 1 and local[0].read_bytes() == original
+        assert helper_pods(sim) == []
+        listing = cli("rollback", KC, str(sim.kubeconfig), "--list")
+        assert "k3s-2" in listing.stdout
+        back = cli("rollback", KC, str(sim.kubeconfig), "--node", "k3s-2", "--yes", "--timeout", "2s")
+        assert back.exit_code == 0, back.stderr
+        assert (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes() == original
+
+
+def test_configmap_fix_restarts_every_multus_pod(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-thick-configmap-host-paths", tmp_path / "sim") as sim:
+        before = {n: p["metadata"]["uid"] for n, p in multus_pods(sim).items()}
+        r = cli("fix", KC, str(sim.kubeconfig), "--yes")
+        assert r.exit_code == 0, r.stderr
+        assert "ConfigMap kube-system/" in r.stdout and "restart every Multus pod" in r.stdout
+        after = {n: p["metadata"]["uid"] for n, p in multus_pods(sim).items()}
+        assert set(after) == set(before) and not set(after.values()) & set(before.values())
+        assert all(ready(p) for p in multus_pods(sim).values())
+        assert cli("diagnose", KC, str(sim.kubeconfig)).exit_code == 0
+
+
+def test_node_only_fix_holds_back_cluster_wide_changes(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-thin-doubled-prefix", tmp_path / "sim") as sim:
+        r = cli("fix", KC, str(sim.kubeconfig), "--node", "k3s-server", "--yes")
+        assert r.exit_code == 0 and "held back" in r.stdout and "run fix without --node" in r.stdout
+        assert writes(sim) == []
+
+
+def unchanged(sim: Cluster, r: Any, status: int, text: str) -> None:
+    assert r.exit_code == status, r.output
+    assert text in r.stderr, r.stderr
+    assert writes(sim) == [] and helper_pods(sim) == []
+
+
+def test_refused_without_a_terminal_or_yes(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-thin-doubled-prefix", tmp_path / "sim") as sim:
+        unchanged(sim, cli("fix", KC, str(sim.kubeconfig)), 3, "without a confirmation")
+
+
+def test_refused_when_rbac_forbids_the_patch(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-thin-doubled-prefix", tmp_path / "sim") as sim:
+        sim.faults.deny.append(Deny("patch", "daemonsets.apps"))
+        unchanged(sim, cli("fix", KC, str(sim.kubeconfig), "--yes"), 3, "not allowed to patch daemonsets.apps")
+
+
+def test_refused_when_pod_security_rejects_the_writer(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-multinode-one-broken", tmp_path / "sim") as sim:
+        message = 'pods "x" is forbidden: violates PodSecurity "baseline:latest": privileged (container "writer" must not set securityContext.privileged=true)'
+        sim.faults.errors.append(ErrorRule("POST", r"/pods$", 403, message, body_contains='"privileged": true'))
+        r = cli("fix", KC, str(sim.kubeconfig), "--node", "k3s-2", "--yes")
+        unchanged(sim, r, 3, "rejected by Pod Security")
+        assert r.stderr.count("\n") == 1
+
+
+def test_api_error_on_the_patch_changes_nothing(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-thin-doubled-prefix", tmp_path / "sim") as sim:
+        sim.faults.errors.append(ErrorRule("PATCH", r"/daemonsets/", 500, "etcdserver: request timed out"))
+        ds = json.dumps(sim.store.get(sim.kind("daemonsets", "apps"), "kube-system", "kube-multus-ds")["spec"])
+        r = cli("fix", KC, str(sim.kubeconfig), "--yes")
+        assert r.exit_code == 3 and "etcdserver: request timed out" in r.stderr
+        assert json.dumps(sim.store.get(sim.kind("daemonsets", "apps"), "kube-system", "kube-multus-ds")["spec"]) == ds
+
+
+def test_pod_never_ready_rolls_back(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-multinode-one-broken", tmp_path / "sim") as sim:
+        original = (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes()
+        sim.faults.never_ready = {"k3s-2"}
+        r = cli("fix", KC, str(sim.kubeconfig), "--node", "k3s-2", "--yes", "--timeout", "1s")
+        assert r.exit_code == 1, r.stderr
+        assert "not Ready within 1s" in r.stderr and "restored file" in r.stderr
+        assert (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes() == original
+        assert helper_pods(sim) == []
+
+
+def test_exec_breaking_before_the_rename_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-multinode-one-broken", tmp_path / "sim") as sim:
+        original = (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes()
+        sim.faults.exec_breaks_after, sim.faults.exec_breaks_on, sim.faults.exec_broken_ran = 0, "mv", False
+        r = cli("fix", KC, str(sim.kubeconfig), "--node", "k3s-2", "--yes")
+        assert r.exit_code != 0 and "broke off" in r.stderr
+        assert (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes() == original
+        assert helper_pods(sim) == []
+
+
+def test_ctrl_c_while_waiting_restores_the_config(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-multinode-one-broken", tmp_path / "sim") as sim:
+        original = (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes()
+        sim.faults.never_ready = {"k3s-2"}
+        env = {**os.environ, "NO_COLOR": "1", "XDG_STATE_HOME": str(tmp_path / "state")}
+        proc = subprocess.Popen(
+            [executable(), "fix", KC, str(sim.kubeconfig), "--node", "k3s-2", "--yes", "--timeout", "60s"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes() == original:
+                assert proc.poll() is None and time.monotonic() < deadline, "the fix never wrote"
+                time.sleep(0.05)
+            time.sleep(0.5)  # now waiting for a Ready that never comes
+            proc.send_signal(signal.SIGINT)
+            _out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 130, err
+        assert (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes() == original
+        assert helper_pods(sim) == []
+
+
+def test_cleanup_removes_leftover_helper_pods(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "kubeadm-healthy", tmp_path / "sim") as sim:
+        from kubectl_multus.core.capture import helper_pod
+
+        leftover = helper_pod("worker-1", "kube-system", "busybox:1.36.1", ["/etc/cni/net.d"], deadline=600)
+        leftover["metadata"]["name"] = "kubectl-multus-worker-1-left"
+        sim.add(leftover)
+        assert helper_pods(sim) == ["kubectl-multus-worker-1-left"]
+        r = cli("cleanup", KC, str(sim.kubeconfig))
+        assert r.exit_code == 0 and "kube-system/kubectl-multus-worker-1-left" in r.stdout
+        assert helper_pods(sim) == []
