@@ -362,6 +362,29 @@ def _say(text: str) -> None:
     typer.echo(f"kubectl multus: {text}", err=True)
 
 
+def _owners(plan: Any, report: Report, snapshot: Snapshot) -> list[tuple[Any, dict[str, str]]]:
+    """Warn about objects another tool manages, and print what makes the change last."""
+    from kubectl_multus.core.ownership import chart_values, owner, persistent_change
+
+    found = []
+    for item in plan.items:
+        t = item.target
+        if t.kind == "NodeFile":
+            continue
+        inst = next((i.install for i in report.installs if i.install.namespace == t.namespace), None)
+        obj = inst.ds if t.kind == "DaemonSet" and inst else snapshot.configmap(t.namespace, t.name) or {}
+        own = owner(obj, snapshot.others)
+        if own is None or inst is None:
+            continue
+        values = chart_values(inst, item.changes)
+        _say(
+            f"warning: {t} is managed by {own}: a direct change is reverted at its next upgrade or reconcile; to make it last:"
+        )
+        typer.echo(persistent_change(own, values), err=True)
+        found.append((own, values))
+    return found
+
+
 def _plan_only(dry_run: bool, namespace: str | None, node: str | None, output: Output) -> NoReturn:
     from kubectl_multus import render
     from kubectl_multus.core.planner import build_plan
@@ -372,6 +395,7 @@ def _plan_only(dry_run: bool, namespace: str | None, node: str | None, output: O
     report = _report(snapshot, namespace, node)
     plan = build_plan(report, snapshot, node)
     status = ExitStatus.PROBLEMS if plan.items or plan.conflicts else ExitStatus.OK
+    _owners(plan, report, snapshot)
     if output in (Output.json, Output.yaml):
         sys.stdout.write(render.dump(render.plan_data(plan, report, status), output.value))
     else:
@@ -397,6 +421,9 @@ def fix(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan as diffs; change nothing.")] = False,
     yes: Yes = False,
     timeout: Timeout = "3m",
+    persist: Annotated[
+        bool, typer.Option("--persist", help="Also write the chart values into the HelmChartConfig (k3s/RKE2 charts).")
+    ] = False,
 ) -> None:
     """Repair what diagnose found: diff, back up, write, restart Multus, verify, roll back on failure.
 
@@ -428,6 +455,13 @@ def fix(
             plan = build_plan(report, snapshot, node)
             sys.stdout.write(render.plan_text(plan, render.use_color()))
             sys.stdout.flush()
+            owned = _owners(plan, report, snapshot)
+            if owned and persist:
+                from kubectl_multus.adapters.fixer import persist as write_values
+
+                for own, values in owned:
+                    if own.kind == "helmchart":
+                        _say(f"wrote {write_values(conn, own, values)}: the chart keeps the fix from now on")
             if not plan.items:
                 _say("nothing to fix" + ("" if report.healthy else "; what remains needs a hand (see above)"))
                 raise typer.Exit(int(ExitStatus.OK))

@@ -433,6 +433,52 @@ class Fixer:
             self.say(f"warning: after restoring, {exc}")
 
 
+def persist(conn: Connection, own: Any, values: dict[str, str]) -> str:
+    """Merge `values` into the HelmChartConfig the k3s/RKE2 Helm controller reads (created if missing)."""
+    import yaml
+    from kubernetes.client import ApiException, CustomObjectsApi
+
+    from kubectl_multus.adapters.live import api_errors
+    from kubectl_multus.core.ownership import _nested
+
+    client = new_client(conn)
+    api: Any = CustomObjectsApi(client)
+    args = ("helm.cattle.io", "v1", own.namespace, "helmchartconfigs")
+    kw = {"_preload_content": False, "_request_timeout": conn.timeout}
+    try:
+        with api_errors(conn, f"writing HelmChartConfig {own.namespace}/{own.name}"):
+            try:
+                current = json.loads(api.get_namespaced_custom_object(*args, own.name, **kw).data)
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                current = None
+            merged = _merge(
+                yaml.safe_load(((current or {}).get("spec") or {}).get("valuesContent") or "") or {}, _nested(values)
+            )
+            body: dict[str, Any] = {"spec": {"valuesContent": yaml.safe_dump(merged, sort_keys=True)}}
+            if current is None:
+                body = {
+                    "apiVersion": "helm.cattle.io/v1",
+                    "kind": "HelmChartConfig",
+                    "metadata": {"name": own.name, "namespace": own.namespace},
+                    **body,
+                }
+                api.create_namespaced_custom_object(*args, body, **kw)
+            else:
+                api.patch_namespaced_custom_object(*args, own.name, body, **kw)
+    finally:
+        client.close()
+    return f"HelmChartConfig {own.namespace}/{own.name}"
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
 def _ready(pod: Obj) -> bool:
     return any(
         c.get("type") == "Ready" and c.get("status") == "True"

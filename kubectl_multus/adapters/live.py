@@ -28,7 +28,8 @@ from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, meta
 from kubectl_multus.errors import ClusterError, InputError, NodeAccessError
 
 DEFAULT_HELPER_IMAGE = "docker.io/library/busybox:1.36.1"
-NAD = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions")
+NAD = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition")
+HELMCHART = ("helm.cattle.io", "v1", "helmcharts", "HelmChart")  # k3s/RKE2: who manages the chart
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -163,12 +164,14 @@ def read(
             with api_errors(conn, f"listing the pods of {inst.ref}"):
                 pods += _items(core.list_namespaced_pod(inst.namespace, label_selector=_selector(inst.ds), **kw))
         others: list[Obj] = []
-        try:
-            with api_errors(conn, "listing NetworkAttachmentDefinitions"):
-                others += _items(CustomObjectsApi(client).list_cluster_custom_object(*NAD, **kw))
-        except ClusterError as exc:
-            if not isinstance(exc.__cause__, ApiException) or exc.__cause__.status not in (403, 404):
-                raise
+        for group, version, plural, kind in (NAD, HELMCHART):
+            try:  # custom resources: absent without their CRD
+                with api_errors(conn, f"listing {plural}"):
+                    found = _items(CustomObjectsApi(client).list_cluster_custom_object(group, version, plural, **kw))
+                others += [{"apiVersion": f"{group}/{version}", "kind": kind, **o} for o in found]
+            except ClusterError as exc:
+                if not isinstance(exc.__cause__, ApiException) or exc.__cause__.status not in (403, 404):
+                    raise
     finally:
         client.close()
     targets = sorted(
