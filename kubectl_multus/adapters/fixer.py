@@ -254,11 +254,17 @@ class Fixer:
             original = files.read(t.path)
             if original.decode("utf-8", errors="replace") != item.before:
                 raise Refused(f"{t} changed since it was planned; nothing was changed: run fix again")
-            json.loads(item.after)  # validated before it is written: never a broken config
+            from kubectl_multus.core.planner import removes
+
+            if not removes(item):
+                json.loads(item.after)  # validated before it is written: never a broken config
             stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
             node_copy = files.backup(t.path, stamp)
             backup = statedir.save(cluster, t, original, node_copy)
-            files.write(t.path, item.after.encode())
+            if removes(item):
+                files.remove(t.path)
+            else:
+                files.write(t.path, item.after.encode())
 
         def undo_file() -> None:
             with self._node_files(t) as again:
@@ -524,11 +530,17 @@ class NodeFileOps:
         self._run("cp", "-p", self._path(host), self._path(copy))
         return copy
 
+    def remove(self, host: str) -> None:
+        self._run("rm", "-f", self._path(host))
+
     def write(self, host: str, data: bytes) -> None:
         """Same directory, temporary name, checksum, rename: the file is old or new, never half."""
         target = self._path(host)
         tmp = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.kubectl-multus-tmp")
-        mode = self._run("stat", "-c", "%a", target).stdout.decode().strip() or "644"
+        done = podexec.run(
+            self.client, self.namespace, self.pod, "writer", ["stat", "-c", "%a", target], timeout=self.timeout
+        )
+        mode = done.stdout.decode().strip() if done.exit_code == 0 else "644"  # a file being put back: default mode
         self._run("dd", f"of={tmp}", stdin=data)
         self._run("chmod", mode, tmp)
         digest = self._run("sha256sum", tmp).stdout.decode().split()[0]

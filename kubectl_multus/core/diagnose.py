@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kubectl_multus.core.distros import RuntimeDirs, runtime_dirs
-from kubectl_multus.core.findings import CATALOGUE, Change, Finding, Severity, sort_key
+from kubectl_multus.core.findings import CATALOGUE, Change, Finding, Severity, Target, sort_key
 from kubectl_multus.core.install import (
     DaemonConfig,
     Install,
@@ -145,7 +145,12 @@ def _multus_conf(ctx: Context, pod_ok: bool | None, conf_file: str) -> list[Find
     if files is None or not files.exists(ctx.dirs.conf_dir):
         return []
     copied = conf_file.rsplit("/", 1)[-1]
-    names = [n for n in files.listdir(ctx.dirs.conf_dir) or [] if n.startswith("00-multus.conf") or n == copied]
+    # What the runtime loads (libcni: .conf, .conflist, .json): not our backups (*.bak) nor temp files.
+    names = [
+        n
+        for n in files.listdir(ctx.dirs.conf_dir) or []
+        if (n.startswith("00-multus.conf") and n.endswith((".conf", ".conflist", ".json"))) or n == copied
+    ]
     out: list[Finding] = []
     if not names:
         if auto and pod_ok:
@@ -167,7 +172,9 @@ def _multus_conf(ctx: Context, pod_ok: bool | None, conf_file: str) -> list[Find
     for name in names:
         path = f"{ctx.dirs.conf_dir}/{name}"
         text = files.read(path)
-        data, _ = parse_json_object(text) if text else (None, None)
+        data, error = parse_json_object(text) if text else (None, "it is empty" if text == "" else None)
+        if error and auto and name.startswith("00-multus.conf"):
+            out.append(_broken_conf(ctx, path, name, error, names))
         if not data:
             continue
         raw = data.get("plugins")
@@ -196,6 +203,25 @@ def _multus_conf(ctx: Context, pod_ok: bool | None, conf_file: str) -> list[Find
             )
         )
     return out
+
+
+def _broken_conf(ctx: Context, path: str, name: str, error: str, names: list[str]) -> Finding:
+    """An empty or unparsable 00-multus.conf(list): the runtime loads the first config by name,
+    so it breaks every pod's network setup on the node even while Multus itself runs."""
+    first = sorted(n for n in names if n.startswith("00-multus.conf"))[0] == name
+    node = ctx.node
+    return Finding(
+        "M206",
+        Severity.ERROR,
+        f"host {path} is not a valid CNI config ({error})"
+        + ("; it is the first config the runtime loads, so every pod's network setup fails" if first else ""),
+        object=f"node file {path}",
+        field=name,
+        current=error,
+        evidence=(f"host {ctx.dirs.conf_dir}: {', '.join(names)}",),
+        remediation=f"remove {path} on node {node} and restart its Multus pod, which writes a fresh one",
+        changes=(Change(Target("NodeFile", node=node, path=path), "file", None),),
+    )
 
 
 def _attach_logs(

@@ -245,6 +245,13 @@ CATALOGUE: dict[str, Code] = {
             "fix the conf dir setting; remove the stray file",
         ),
         Code(
+            "M206",
+            Severity.ERROR,
+            "broken Multus config on the node",
+            "every 00-multus.conf(list) in the runtime's conf dir is a JSON object (the runtime loads the first by name)",
+            "remove the file; the Multus pod writes a fresh one when it starts",
+        ),
+        Code(
             "M301",
             Severity.INFO,
             "resources and QoS",

@@ -60,6 +60,9 @@ def _render(target: Target, changes: list[Change], snapshot: Snapshot, report: R
         text = files.read(target.path) if files else None
         if text is None:
             return f"{target}: its content is not in the snapshot, so no diff can be shown"
+        if any(c.key == "file" and c.value is None for c in changes):  # the file goes away
+            label = f"node/{target.node}{target.path}"
+            return TargetPlan(target, tuple(changes), text, "", unified_diff(text, "", label), _restart(target, report))
         try:
             before, after = text, apply_to_json(text, changes)
         except ValueError:
@@ -116,6 +119,11 @@ def build_plan(report: Report, snapshot: Snapshot, node: str | None = None) -> F
     return FixPlan(tuple(items), tuple(conflicts), tuple(dict.fromkeys(manual)), tuple(held_back))
 
 
+def removes(item: TargetPlan) -> bool:
+    """Does this plan item delete its node file (rather than rewrite it)?"""
+    return item.target.kind == "NodeFile" and any(c.key == "file" and c.value is None for c in item.changes)
+
+
 def applied(snapshot: Snapshot, plan: FixPlan) -> Snapshot:
     """The snapshot as it would be once the plan is written: what `fix` expects to verify."""
     from dataclasses import replace
@@ -142,6 +150,9 @@ def applied(snapshot: Snapshot, plan: FixPlan) -> Snapshot:
                 else c
                 for c in configmaps
             ]
+        elif removes(item):
+            files = node_files[t.node]
+            node_files[t.node] = NodeFiles({p: e for p, e in files.entries.items() if p != t.path}, files.roots)
         else:
             files = node_files[t.node]
             node_files[t.node] = NodeFiles({**files.entries, t.path: Entry("file", item.after)}, files.roots)

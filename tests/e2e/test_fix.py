@@ -206,3 +206,23 @@ def test_cleanup_removes_leftover_helper_pods(tmp_path: Path) -> None:
         r = cli("cleanup", KC, str(sim.kubeconfig))
         assert r.exit_code == 0 and "kube-system/kubectl-multus-worker-1-left" in r.stdout
         assert helper_pods(sim) == []
+
+
+def test_empty_multus_conf_on_one_node_is_removed_and_rewritten(tmp_path: Path) -> None:
+    conf = "var/lib/rancher/k3s/agent/etc/cni/net.d/00-multus.conf"
+    with sim_from(EXAMPLES / "k3s-multinode-one-broken", tmp_path / "sim") as sim:
+        (sim.node_root("k3s-1") / conf).write_text("")  # truncated by a full disk, say
+        sim.sync()
+        r = cli("diagnose", KC, str(sim.kubeconfig), "-o", "json")
+        broken = [f for f in json.loads(r.stdout)["findings"] if f["code"] == "M206"]
+        assert [f["nodes"] for f in broken] == [["k3s-1"]]
+        others = {n: (sim.node_root(n) / conf).read_bytes() for n in ("k3s-3",)}
+        r = cli("fix", KC, str(sim.kubeconfig), "--node", "k3s-1", "--yes")
+        assert r.exit_code == 0, r.stderr
+        written = json.loads((sim.node_root("k3s-1") / conf).read_text())  # the restarted daemon's own
+        assert written["type"] == "multus-shim"
+        assert {n: (sim.node_root(n) / conf).read_bytes() for n in others} == others
+        backups = list((sim.node_root("k3s-1") / conf).parent.glob("00-multus.conf.kubectl-multus-*.bak"))
+        assert len(backups) == 1 and backups[0].read_bytes() == b""
+        diagnosis = json.loads(cli("diagnose", KC, str(sim.kubeconfig), "-o", "json").stdout)
+        assert not [f for f in diagnosis["findings"] if f["code"] == "M206"]
