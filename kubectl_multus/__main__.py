@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main() -> None:
     try:
+        # The krew archive's kubectl_complete-multus shim runs this executable with the variable set
+        # (it cannot know where krew put the plugin's files): answer as the completer.
+        if os.environ.get("_KUBECTL_MULTUS_COMPLETE") == "complete_kubectl":
+            from kubectl_multus.completion import main as complete
+
+            complete()
+            return
         from kubectl_multus.cli import run
 
         run()
