@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -344,3 +345,31 @@ def test_a_dump_file_that_is_not_utf8_is_bad_input(tmp_path):
     (tmp_path / "objects" / "nodes.yaml").write_bytes(b"kind: Node\nmetadata:\n  name: caf\xe9\n")
     r = run("diagnose", "--from-dump", str(tmp_path))
     assert r.exit_code == ExitStatus.CANNOT_CHECK and "not UTF-8" in r.stderr and r.stderr.count("\n") == 1
+
+
+def _help_options(*args: str) -> set[str]:
+    text = run(*args, "--help").stdout
+    return set(re.findall(r"^\s+(?:-\w, )?(--[a-z][a-z-]+)", text, re.M)) - {"--help"}
+
+
+def test_readme_usage_follows_the_help():
+    """Every command and shared flag --help shows is documented in the README, and the README
+    documents none that does not exist."""
+    readme = (REPO / "README.md").read_text()
+    commands = set(re.findall(r"^  ([a-z][a-z-]+)\s{2,}", run("--help").stdout, re.M))
+    assert commands >= {"diagnose", "show-paths", "fix", "dump", "rollback", "cleanup"}
+    for command in commands:
+        assert f"kubectl multus {command}" in readme, f"README does not mention kubectl multus {command}"
+    options = set().union(*(_help_options(c) for c in commands))
+    documented = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*[a-z])", readme))
+    missing = options - documented - {"--version"}
+    assert not missing, f"flags in --help but not in the README: {sorted(missing)}"
+    table = readme.split("| flag | meaning |", 1)[1].split("\n\n", 1)[0]
+    stale = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*[a-z])", table)) - options
+    assert not stale, f"the README's flag table lists flags that --help does not have: {sorted(stale)}"
+
+
+def test_every_command_help_has_a_purpose_and_an_example():
+    for command in ("diagnose", "show-paths", "fix", "dump", "rollback", "cleanup"):
+        text = run(command, "--help").stdout
+        assert "Example: kubectl multus " + command in " ".join(text.split()), command
