@@ -156,12 +156,12 @@ class Fixer:
 
     def _current(self, item: TargetPlan) -> str | None:
         """The target's content now, rendered as the plan rendered it."""
-        from kubectl_multus.core.planner import _dump_yaml
+        from kubectl_multus.core.planner import dump_yaml
 
         t = item.target
         if t.kind == "DaemonSet":
             with self._api(f"reading DaemonSet {t.namespace}/{t.name}"):
-                return _dump_yaml(
+                return dump_yaml(
                     clean_object(self._json(self._apps().read_namespaced_daemon_set(t.name, t.namespace, **self._kw())))
                 )
         if t.kind == "ConfigMap":
@@ -445,7 +445,7 @@ def persist(conn: Connection, own: Any, values: dict[str, str]) -> str:
     from kubernetes.client import ApiException, CustomObjectsApi
 
     from kubectl_multus.adapters.live import api_errors
-    from kubectl_multus.core.ownership import _nested
+    from kubectl_multus.core.ownership import nested
 
     client = new_client(conn)
     api: Any = CustomObjectsApi(client)
@@ -460,7 +460,7 @@ def persist(conn: Connection, own: Any, values: dict[str, str]) -> str:
                     raise
                 current = None
             merged = _merge(
-                yaml.safe_load(((current or {}).get("spec") or {}).get("valuesContent") or "") or {}, _nested(values)
+                yaml.safe_load(((current or {}).get("spec") or {}).get("valuesContent") or "") or {}, nested(values)
             )
             body: dict[str, Any] = {"spec": {"valuesContent": yaml.safe_dump(merged, sort_keys=True)}}
             if current is None:

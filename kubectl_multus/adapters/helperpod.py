@@ -18,7 +18,7 @@ from typing import Any
 from kubectl_multus.errors import NodeAccessError
 
 
-def _api_message(exc: Any) -> str:
+def api_message(exc: Any) -> str:
     try:
         body = exc.body.decode() if isinstance(exc.body, bytes) else exc.body
         return str(json.loads(body).get("message") or exc.reason)
@@ -33,7 +33,7 @@ def core_api(api_client: Any) -> Any:
 
 
 def creation_error(exc: Any, namespace: str, node: str) -> NodeAccessError:
-    message = _api_message(exc)
+    message = api_message(exc)
     if exc.status == 403 and "violates PodSecurity" in message:
         return NodeAccessError(
             f"helper pod for node {node} rejected by Pod Security in namespace {namespace} ({message.split(': ', 1)[-1]}); "

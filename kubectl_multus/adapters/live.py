@@ -98,7 +98,7 @@ def api_errors(conn: Connection, what: str) -> Iterator[None]:
     try:
         yield
     except ApiException as exc:
-        message = helperpod._api_message(exc)
+        message = helperpod.api_message(exc)
         if exc.status == 401:
             raise ClusterError(
                 f"{what}: unauthorized at {conn.server} (context {conn.context}): check the credentials"
@@ -246,8 +246,8 @@ def _read_node(job: Job, client: Any, node: Obj) -> None:
     name = meta(node, "name")
     plans = [capture.plan(i, node) for i in job.installs]
     plan = capture.CapturePlan(
-        capture._outermost(t for p in plans for t in p.trees),
-        capture._outermost(b for p in plans for b in p.listings),
+        capture.outermost(t for p in plans for t in p.trees),
+        capture.outermost(b for p in plans for b in p.listings),
     )
     inst = job.installs[0]
     pod = _pod_on(job.pods, inst, name)

@@ -36,7 +36,7 @@ class CapturePlan:
         return self.trees + self.listings
 
 
-def _outermost(paths: Iterable[str]) -> tuple[str, ...]:
+def outermost(paths: Iterable[str]) -> tuple[str, ...]:
     """Drop paths that lie under another one in the set, keep order."""
     unique = list(dict.fromkeys(norm(p) for p in paths if p))
     return tuple(p for p in unique if not any(q != p and is_under(p, q) for q in unique))
@@ -60,8 +60,8 @@ def plan(inst: Install, node: Mapping[str, Any]) -> CapturePlan:
     config = inst.mounts.host_path(inst.daemon_config_path)
     if config:
         trees.append(config)
-    listings = _outermost(bins)
-    return CapturePlan(tuple(t for t in _outermost(trees) if not any(is_under(t, b) for b in listings)), listings)
+    listings = outermost(bins)
+    return CapturePlan(tuple(t for t in outermost(trees) if not any(is_under(t, b) for b in listings)), listings)
 
 
 @dataclass(frozen=True)

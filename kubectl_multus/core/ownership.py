@@ -97,7 +97,7 @@ def chart_values(inst: Install, changes: Iterable[Change]) -> dict[str, str]:
     return out
 
 
-def _nested(values: Mapping[str, str]) -> dict[str, Any]:
+def nested(values: Mapping[str, str]) -> dict[str, Any]:
     tree: dict[str, Any] = {}
     for dotted, value in sorted(values.items()):
         node = tree
@@ -127,7 +127,7 @@ def helm_chart_config(own: Owner, values: Mapping[str, str]) -> str:
         "apiVersion": "helm.cattle.io/v1",
         "kind": "HelmChartConfig",
         "metadata": {"name": own.name, "namespace": own.namespace},
-        "spec": {"valuesContent": yaml.safe_dump(_nested(values), sort_keys=True)},
+        "spec": {"valuesContent": yaml.safe_dump(nested(values), sort_keys=True)},
     }
 
     class Dumper(yaml.SafeDumper):

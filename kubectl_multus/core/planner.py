@@ -16,7 +16,7 @@ from kubectl_multus.core.fixplan import (
 from kubectl_multus.core.snapshot import Snapshot, configmap_text
 
 
-def _dump_yaml(obj: object) -> str:
+def dump_yaml(obj: object) -> str:
     import yaml
 
     return str(yaml.safe_dump(obj, sort_keys=False, default_flow_style=False, width=120))
@@ -41,8 +41,8 @@ def _render(target: Target, changes: list[Change], snapshot: Snapshot, report: R
             if i.install.name == target.name and i.install.namespace == target.namespace
         )
         before_obj = clean_object(inst.ds)
-        before = _dump_yaml(before_obj)
-        after = _dump_yaml(clean_object(apply_to_daemonset(inst.ds, changes)))
+        before = dump_yaml(before_obj)
+        after = dump_yaml(clean_object(apply_to_daemonset(inst.ds, changes)))
         label = f"daemonset/{target.namespace}/{target.name}"
     elif target.kind == "ConfigMap":
         cm = snapshot.configmap(target.namespace, target.name)
