@@ -25,7 +25,15 @@ MAX_SYMLINKS = 40
 WRITES = [0]
 
 
-def _wrote() -> None:
+def _wrote(fs: ContainerFS | None = None, path: str = "") -> None:
+    """Count a change, unless it only touches the container's own layer (mount points made at
+    start, a helper's scratch files): nothing else can see those."""
+    if fs is not None and path:
+        try:
+            if fs.resolve(path, follow=False).mount is None:
+                return
+        except OSError:
+            pass
     WRITES[0] += 1
 
 
@@ -224,7 +232,7 @@ class ContainerFS:
 
     # --- changes ----------------------------------------------------------------------
     def write_bytes(self, path: str, data: bytes, *, append: bool = False, mode: int = 0o644) -> None:
-        _wrote()
+        _wrote(self, path)
         r = self._writable(path)
         if not r.real.parent.is_dir():
             raise _fail(errno.ENOENT, path)
@@ -238,7 +246,7 @@ class ContainerFS:
         self.write_bytes(path, text.encode(), mode=mode)
 
     def mkdir(self, path: str, *, parents: bool = False, exist_ok: bool = False, mode: int = 0o755) -> None:
-        _wrote()
+        _wrote(self, path)
         if parents:
             parent = posixpath.dirname(_norm(path))
             if parent != _norm(path) and not self.is_dir(parent):
@@ -253,7 +261,7 @@ class ContainerFS:
         os.mkdir(r.real, mode)
 
     def remove(self, path: str) -> None:
-        _wrote()
+        _wrote(self, path)
         r = self._writable(path, follow=False)
         if not os.path.lexists(r.real):
             raise _fail(errno.ENOENT, path)
@@ -262,14 +270,14 @@ class ContainerFS:
         os.unlink(r.real)
 
     def rmdir(self, path: str) -> None:
-        _wrote()
+        _wrote(self, path)
         r = self._writable(path, follow=False)
         if self._is_mount_point(r.path):
             raise _fail(errno.EBUSY, path)
         os.rmdir(r.real)
 
     def rmtree(self, path: str) -> None:
-        _wrote()
+        _wrote(self, path)
         r = self._writable(path, follow=False)
         if self._is_mount_point(r.path):
             raise _fail(errno.EBUSY, path)
@@ -279,7 +287,7 @@ class ContainerFS:
             os.unlink(r.real)
 
     def rename(self, src: str, dst: str) -> None:
-        _wrote()
+        _wrote(self, dst)
         a = self._writable(src, follow=False)
         b = self._writable(dst, follow=False)
         if not os.path.lexists(a.real):
@@ -291,14 +299,14 @@ class ContainerFS:
         os.replace(a.real, b.real)
 
     def symlink(self, target: str, path: str) -> None:
-        _wrote()
+        _wrote(self, path)
         r = self._writable(path, follow=False)
         if os.path.lexists(r.real):
             raise _fail(errno.EEXIST, path)
         os.symlink(target, r.real)
 
     def chmod(self, path: str, mode: int) -> None:
-        _wrote()
+        _wrote(self, path)
         os.chmod(self._writable(path).real, mode)
 
     def _is_mount_point(self, path: str) -> bool:
