@@ -108,7 +108,7 @@ HelperImage = Annotated[
         "helper_image",
         "--helper-image",
         metavar="IMAGE",
-        help="Image of the helper pod that reads node files where the Multus pod cannot (needs sh, tar, find) [default: docker.io/library/busybox:1.36.1].",
+        help="Image of the helper pod that reads node files where the Multus pod cannot (needs sleep, tar and find) [default: docker.io/library/busybox:1.36.1].",
     ),
 ]
 HelperNamespace = Annotated[
@@ -249,8 +249,7 @@ def _report_command(*, paths: bool) -> NoReturn:
     elif paths:
         sys.stdout.write(render.paths_text(report, node, render.use_color()))
     else:
-        from_dump = _flag("from_dump")
-        follow_up = "kubectl multus fix --dry-run" + (f" --from-dump {from_dump}" if from_dump else "")
+        follow_up = "kubectl multus fix --dry-run" + _source_flags()
         sys.stdout.write(render.diagnosis_text(report, render.use_color(), output == Output.wide, follow_up))
     raise typer.Exit(int(status))
 
@@ -385,6 +384,19 @@ def _owners(plan: Any, report: Report, snapshot: Snapshot) -> list[tuple[Any, di
     return found
 
 
+def _source_flags() -> str:
+    """The flags that chose the cluster, to repeat in a suggested command."""
+    import shlex
+
+    flags = [
+        ("--from-dump", "from_dump"),
+        ("--kubeconfig", "kubeconfig"),
+        ("--context", "context"),
+        ("-n", "namespace"),
+    ]
+    return "".join(f" {flag} {shlex.quote(str(_given[key]))}" for flag, key in flags if _given.get(key))
+
+
 def _plan_only(dry_run: bool, namespace: str | None, node: str | None, output: Output) -> NoReturn:
     from kubectl_multus import render
     from kubectl_multus.core.planner import build_plan
@@ -463,9 +475,10 @@ def fix(
                     if own.kind == "helmchart":
                         _say(f"wrote {write_values(conn, own, values)}: the chart keeps the fix from now on")
             if not plan.items:
-                _say("nothing to fix" + ("" if report.healthy else "; what remains needs a hand (see above)"))
+                if plan.manual or plan.held_back or plan.conflicts:
+                    _say("nothing applied: what remains is listed above")
                 raise typer.Exit(int(ExitStatus.OK))
-            _confirm(yes, f"Apply {len(plan.items)} change(s) to {conn.context}?")
+            _confirm(yes, f"Apply the changes above ({len(plan.items)} object(s) or file(s)) to {conn.context}?")
             fixer = Fixer(conn, FixOptions(limit, opts.helper_image, opts.helper_namespace), pods, _say, _progress)
             try:
                 fixer.preflight(plan, report)
@@ -507,13 +520,18 @@ def rollback(
     node = _flag("node")
     try:
         conn = kubeconn.resolve(_flag("kubeconfig"), _flag("context"), _flag("request_timeout", "30s"))
-        backups = [b for b in statedir.listing(conn.context) if node is None or b.target.node == node]
+        if _flag("from_dump"):
+            raise Refused("rollback works on a cluster, not on a dump")
+        cluster = statedir.cluster_key(conn.context, conn.server)
+        backups = [b for b in statedir.listing(cluster) if node is None or b.target.node == node]
         if list_:
+            typer.echo(f"backups of {cluster}, newest first (rollback restores the first):")
             for b in backups:
-                typer.echo(f"{b.created}  {b.target}  node copy: {b.node_copy or '-'}  {b.folder}")
+                beside = f"; on the node: {b.node_copy}" if b.node_copy else ""
+                typer.echo(f"  {b.created}  {b.target}{beside}\n    local copy: {b.folder}")
             raise typer.Exit(int(ExitStatus.OK))
         if not backups:
-            raise Refused(f"no backup of {conn.context}{' for node ' + node if node else ''} in {statedir.root()}")
+            raise Refused(f"no backup of {cluster}{' for node ' + node if node else ''} in {statedir.root()}")
         latest = backups[0]
         from kubectl_multus.adapters import live
         from kubectl_multus.adapters.fixer import Fixer, FixOptions
@@ -557,6 +575,8 @@ def cleanup(
     from kubectl_multus.adapters import helperpod, kubeconn
 
     try:
+        if _flag("from_dump"):
+            raise Refused("cleanup works on a cluster, not on a dump")
         conn = kubeconn.resolve(_flag("kubeconfig"), _flag("context"), _flag("request_timeout", "30s"))
         removed = helperpod.remove_leftovers(conn, _flag("namespace"))
     except MultusError as exc:

@@ -56,7 +56,7 @@ nodes/     copies of each node's CNI files at their host paths; .captured lists 
 The layout is docs/dump-format.md in the kubectl-multus repository.
 
 Secrets were removed before writing: Secret objects are left out; tokens, passwords, client keys
-and certificates in kubeconfigs, PEM private keys, service-account tokens (JWTs) and env values
+and client certificates in kubeconfigs (a CA certificate is public and stays), PEM private keys, service-account tokens (JWTs) and env values
 named *TOKEN*, *PASSWORD*, *SECRET* or *KEY* are replaced by {redacted}; last-applied-configuration
 annotations are dropped. Binaries are empty files: only their names matter.
 {identities}"""

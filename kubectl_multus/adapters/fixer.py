@@ -154,6 +154,16 @@ class Fixer:
         except NodeAccessError as exc:
             raise Refused(f"{exc}; nothing was changed") from exc
 
+    def _current_object(self, t: Target) -> dict[str, Any]:
+        from kubernetes.client import ApiException
+
+        try:
+            if t.kind == "DaemonSet":
+                return self._json(self._apps().read_namespaced_daemon_set(t.name, t.namespace, **self._kw()))
+            return self._json(core_api(self.client).read_namespaced_config_map(t.name, t.namespace, **self._kw()))
+        except ApiException as exc:
+            raise Refused(f"{t} is not in this cluster ({exc.status}); nothing was changed") from exc
+
     def _current(self, item: TargetPlan) -> str | None:
         """The target's content now, rendered as the plan rendered it."""
         from kubectl_multus.core.planner import dump_yaml
@@ -213,7 +223,7 @@ class Fixer:
 
     def _write(self, item: TargetPlan, report: Report) -> Done:
         t = item.target
-        cluster = f"{self.conn.context}"
+        cluster = statedir.cluster_key(self.conn.context, self.conn.server)
         if t.kind == "DaemonSet":
             apps = self._apps()
             with self._api(f"reading DaemonSet {t.namespace}/{t.name}"):
@@ -289,7 +299,13 @@ class Fixer:
         return list({id(i): i for item in plan.items for i in self._installs(report, item.target)}.values())
 
     def _restart(
-        self, plan: FixPlan, report: Report, before: dict[str, set[str]] | None = None, *, wait: bool = True
+        self,
+        plan: FixPlan,
+        report: Report,
+        before: dict[str, set[str]] | None = None,
+        *,
+        wait: bool = True,
+        ready: bool = True,
     ) -> None:
         cluster_wide = [i for i in plan.items if i.target.kind in ("DaemonSet", "ConfigMap")]
         for inst in self._affected(plan, report):
@@ -315,7 +331,7 @@ class Fixer:
                         with self._api(f"restarting {meta(pod, 'name')}"):
                             core_api(self.client).delete_namespaced_pod(meta(pod, "name"), inst.namespace, **self._kw())
             if wait:
-                self._wait(inst, set(nodes), gone_before if before is not None else set(old))
+                self._wait(inst, set(nodes), gone_before if before is not None else set(old), ready=ready)
 
     def _pods(self, inst: Install) -> list[Obj]:
         labels = ((inst.ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
@@ -328,16 +344,24 @@ class Fixer:
                 or []
             )
 
-    def _wait(self, inst: Install, nodes: set[str], old: set[str]) -> None:
+    def _wait(self, inst: Install, nodes: set[str], old: set[str], *, ready: bool = True) -> None:
+        """Until every node runs a new Multus pod (and, with `ready`, until they are Ready)."""
         deadline = time.monotonic() + self.opts.timeout
         while True:
             pods = [p for p in self._pods(inst) if (p.get("spec") or {}).get("nodeName") in nodes]
             fresh = [p for p in pods if meta(p, "uid") not in old]
-            ready = [p for p in fresh if _ready(p)]
-            if len(ready) == len(nodes) and len(pods) == len(fresh):
+            up = [p for p in fresh if _ready(p) or not ready]
+            if len(up) == len(nodes) and len(pods) == len(fresh):
                 self.progress("")
+                if not ready:
+                    self.say(
+                        "Multus now: "
+                        + ", ".join(sorted(f"{(p.get('spec') or {}).get('nodeName')}: {_state(p)}" for p in fresh))
+                    )
                 return
-            self.progress(f"waiting for Multus on {len(nodes)} node(s): {len(ready)}/{len(nodes)} ready")
+            self.progress(
+                f"waiting for Multus on {len(nodes)} node(s): {len(up)}/{len(nodes)} {'ready' if ready else 'restarted'}"
+            )
             if time.monotonic() >= deadline:
                 self.progress("")
                 states = (
@@ -390,6 +414,10 @@ class Fixer:
         t = backup.target
         original = backup.original
         self.namespace = report.installs[0].install.namespace if report.installs else self.namespace
+        if t.kind == "NodeFile":
+            self._preflight_node(t)  # refuse before any helper pod: the node must be here and Ready
+        else:
+            self._current_object(t)
         from kubectl_multus.core.fixplan import TargetPlan
 
         plan = FixPlan((TargetPlan(t, (), "", "", "", ""),))
@@ -416,10 +444,7 @@ class Fixer:
                 ops = patchops.daemonset_patch(live, restored)
                 if ops:
                     apps.patch_namespaced_daemon_set(t.name, t.namespace, ops, **self._kw())
-        try:
-            self._restart(plan, report, before)
-        except FixFailed as exc:  # what was restored may well be what did not work
-            self.say(f"restored, but {exc}")
+        self._restart(plan, report, before, ready=False)  # what was restored may well be what did not work
 
     def rollback_all(self, plan: FixPlan, report: Report, *, wait: bool = True) -> None:
         failed = []

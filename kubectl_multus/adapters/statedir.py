@@ -13,6 +13,13 @@ from pathlib import Path
 from kubectl_multus.core.findings import Target
 
 
+def cluster_key(context: str, server: str) -> str:
+    """Backups belong to a cluster, not to a context name: every k3s kubeconfig calls its
+    context `default`. The API server's address tells clusters apart."""
+    host = re.sub(r"^[a-z]+://", "", server).rstrip("/")
+    return f"{context}@{host}"
+
+
 def root(env: dict[str, str] | None = None) -> Path:
     env = dict(os.environ) if env is None else env
     base = env.get("XDG_STATE_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local" / "state")

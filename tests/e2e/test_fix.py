@@ -60,7 +60,7 @@ def test_the_motivating_case_is_fixed_once(tmp_path: Path) -> None:
         assert cli("diagnose", KC, str(sim.kubeconfig)).exit_code == 0
         sim.requests.clear()
         again = cli("fix", KC, str(sim.kubeconfig), "--yes")
-        assert again.exit_code == 0 and "nothing to fix" in again.stderr
+        assert again.exit_code == 0 and again.stdout == "Nothing to fix.\n" and again.stderr == ""
         assert writes(sim) == []
         assert helper_pods(sim) == []
 
@@ -226,3 +226,21 @@ def test_empty_multus_conf_on_one_node_is_removed_and_rewritten(tmp_path: Path) 
         assert len(backups) == 1 and backups[0].read_bytes() == b""
         diagnosis = json.loads(cli("diagnose", KC, str(sim.kubeconfig), "-o", "json").stdout)
         assert not [f for f in diagnosis["findings"] if f["code"] == "M206"]
+
+
+def test_backups_belong_to_their_cluster_and_rollback_checks_the_target(tmp_path: Path, state_dir: Path) -> None:
+    from kubectl_multus.adapters import statedir
+    from kubectl_multus.core.findings import Target
+
+    with sim_from(EXAMPLES / "k3s-multinode-one-broken", tmp_path / "a") as a:
+        assert cli("fix", KC, str(a.kubeconfig), "--node", "k3s-2", "--yes").exit_code == 0
+    with sim_from(EXAMPLES / "kubeadm-healthy", tmp_path / "b") as b:  # the same context name, "sim"
+        r = cli("rollback", KC, str(b.kubeconfig), "--yes")
+        assert r.exit_code == 3 and "no backup of sim@127.0.0.1:" in r.stderr
+        server = f"http://127.0.0.1:{b.server.server_address[1]}"
+        ghost = Target("NodeFile", node="ghost", path="/etc/cni/net.d/multus.d/daemon-config.json")
+        statedir.save(statedir.cluster_key("sim", server), ghost, b"{}", base=state_dir / "kubectl-multus" / "backups")
+        b.requests.clear()
+        r = cli("rollback", KC, str(b.kubeconfig), "--yes")
+        assert r.exit_code == 3 and "node ghost not found; nothing was changed" in r.stderr
+        assert writes(b) == [] and helper_pods(b) == []
