@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         f"- machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; plugin `{exe}` (source {source_version()})"
     )
     print(f"- cluster: {EXAMPLE.relative_to(ROOT)} + extra kubeadm workers; node files read by {mode}")
-    nodelay = "TCP_NODELAY on" if args.tcp_nodelay else "TCP_NODELAY off, as simcluster serves"
+    nodelay = "TCP_NODELAY forced on" if args.tcp_nodelay else "simcluster's own socket settings"
     print(f"- {args.latency_ms:g} ms added to every API request; simulated API server in this process ({nodelay})")
     print()
     builds: list[Build] = []
