@@ -137,7 +137,7 @@ def _fail(exc: BaseException) -> NoReturn:
     if _debug:
         raise exc
     status = exc.status if isinstance(exc, MultusError) else ExitStatus.CANNOT_CHECK
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever the cause carried
     typer.echo(f"kubectl multus: error: {message}", err=True)
     raise typer.Exit(int(status))
 

@@ -58,6 +58,7 @@ class Faults:
     exec_breaks_after: int | None = None  # bytes of stdout sent before the connection drops
     exec_breaks_on: str | None = None  # only for this command (argv[0]); None: every exec
     exec_broken_ran: bool = True  # False: the broken command never ran (the connection dropped first)
+    exec_breaks_times: int | None = None  # break this many execs, then work again (None: always)
     never_ready: set[str] = field(default_factory=set)  # node names whose Multus pods never get Ready ("*": all)
 
 

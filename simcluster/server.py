@@ -384,7 +384,13 @@ class Handler(BaseHTTPRequestHandler):
                 return
             path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
             faults = cluster.faults
-            breaks = faults.exec_breaks_after is not None and faults.exec_breaks_on in (None, argv0)
+            breaks = (
+                faults.exec_breaks_after is not None
+                and faults.exec_breaks_on in (None, argv0)
+                and faults.exec_breaks_times != 0
+            )
+            if breaks and faults.exec_breaks_times is not None:
+                faults.exec_breaks_times -= 1
             if breaks and not faults.exec_broken_ran:
                 self.connection.shutdown(2)  # dropped before the command could run
                 return

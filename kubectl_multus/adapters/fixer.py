@@ -55,7 +55,7 @@ class Done:
 
     item: TargetPlan
     backup: statedir.Backup
-    undo: Callable[[], None]
+    undo: Callable[[], bool]  # True when it had something to put back
 
 
 @dataclass
@@ -206,7 +206,7 @@ class Fixer:
         try:
             before = self._pod_uids(plan, report)  # before writing: a DaemonSet patch rolls pods at once
             for item in plan.items:
-                self.done.append(self._write(item, report))
+                self._write(item, report)
                 self.say(f"wrote {item.target} (backup: {self.done[-1].backup.folder})")
             self._restart(plan, report, before)
             self.verify(plan, report)
@@ -221,19 +221,28 @@ class Fixer:
                 raise
             raise FixFailed(f"{why}; every change was rolled back") from exc
 
-    def _write(self, item: TargetPlan, report: Report) -> Done:
+    def _register(self, item: TargetPlan, backup: statedir.Backup, undo: Callable[[], bool]) -> None:
+        """Known to rollback *before* the change is sent: a request that reached the server but
+        whose answer was lost still gets undone (each undo first looks at what is there)."""
+        self.done.append(Done(item, backup, undo))
+
+    def _write(self, item: TargetPlan, report: Report) -> None:
+        from kubectl_multus.core.planner import dump_yaml, removes
+
         t = item.target
         cluster = statedir.cluster_key(self.conn.context, self.conn.server)
+        if t.kind != "DaemonSet" and not removes(item):
+            _validate(t, item.after)  # never write a config that does not parse
         if t.kind == "DaemonSet":
             apps = self._apps()
             with self._api(f"reading DaemonSet {t.namespace}/{t.name}"):
                 current = self._json(apps.read_namespaced_daemon_set(t.name, t.namespace, **self._kw()))
+            if dump_yaml(clean_object(current)) != item.before:
+                raise Refused(f"{t} changed since it was planned; run fix again")
             backup = statedir.save(cluster, t, json.dumps(current, indent=2).encode())
             ops = patchops.daemonset_patch(current, apply_to_daemonset(current, item.changes))
-            with self._api(f"patching DaemonSet {t.namespace}/{t.name}"):
-                apps.patch_namespaced_daemon_set(t.name, t.namespace, ops, **self._kw())
 
-            def undo_ds() -> None:
+            def undo_ds() -> bool:
                 with self._api(f"restoring DaemonSet {t.namespace}/{t.name}"):
                     live = self._json(apps.read_namespaced_daemon_set(t.name, t.namespace, **self._kw()))
                     restored = json.loads(json.dumps(live))
@@ -241,46 +250,62 @@ class Fixer:
                     back = patchops.daemonset_patch(live, restored)
                     if back:
                         apps.patch_namespaced_daemon_set(t.name, t.namespace, back, **self._kw())
+                    return bool(back)
 
-            return Done(item, backup, undo_ds)
+            self._register(item, backup, undo_ds)
+            with self._api(f"patching DaemonSet {t.namespace}/{t.name}"):
+                apps.patch_namespaced_daemon_set(t.name, t.namespace, ops, **self._kw())
+            return
         if t.kind == "ConfigMap":
             core = core_api(self.client)
             with self._api(f"reading ConfigMap {t.namespace}/{t.name}"):
                 current = self._json(core.read_namespaced_config_map(t.name, t.namespace, **self._kw()))
             backup = statedir.save(cluster, t, json.dumps(current, indent=2).encode())
+
+            def undo_cm() -> bool:
+                with self._api(f"restoring ConfigMap {t.namespace}/{t.name}"):
+                    live = self._json(core.read_namespaced_config_map(t.name, t.namespace, **self._kw()))
+                    now = (live.get("data") or {}).get(t.key)
+                    if now == item.before:
+                        return False  # the patch never landed
+                    if now != item.after:
+                        raise RollbackFailed(f"{t} was changed by someone else meanwhile; not overwriting it")
+                    core.patch_namespaced_config_map(
+                        t.name, t.namespace, patchops.configmap_patch(t.key, item.after, item.before), **self._kw()
+                    )
+                    return True
+
+            self._register(item, backup, undo_cm)
             with self._api(f"patching ConfigMap {t.namespace}/{t.name}"):
                 core.patch_namespaced_config_map(
                     t.name, t.namespace, patchops.configmap_patch(t.key, item.before, item.after), **self._kw()
                 )
-
-            def undo_cm() -> None:
-                with self._api(f"restoring ConfigMap {t.namespace}/{t.name}"):
-                    core.patch_namespaced_config_map(
-                        t.name, t.namespace, patchops.configmap_patch(t.key, item.after, item.before), **self._kw()
-                    )
-
-            return Done(item, backup, undo_cm)
+            return
         with self._node_files(t) as files:
             original = files.read(t.path)
             if original.decode("utf-8", errors="replace") != item.before:
-                raise Refused(f"{t} changed since it was planned; nothing was changed: run fix again")
-            from kubectl_multus.core.planner import removes
-
-            if not removes(item):
-                json.loads(item.after)  # validated before it is written: never a broken config
-            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            node_copy = files.backup(t.path, stamp)
+                raise Refused(f"{t} changed since it was planned; run fix again")
+            node_copy = files.backup(t.path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
             backup = statedir.save(cluster, t, original, node_copy)
-            if removes(item):
+            after = None if removes(item) else item.after.encode()
+
+            def undo_file() -> bool:
+                with self._node_files(t) as again:
+                    now = again.read_if_there(t.path)
+                    if now == original:
+                        return False  # the change never landed
+                    if now not in (after, None):
+                        raise RollbackFailed(
+                            f"{t} was changed by someone else meanwhile; the original is in {backup.folder}"
+                        )
+                    again.write(t.path, original)
+                    return True
+
+            self._register(item, backup, undo_file)
+            if after is None:
                 files.remove(t.path)
             else:
-                files.write(t.path, item.after.encode())
-
-        def undo_file() -> None:
-            with self._node_files(t) as again:
-                again.write(t.path, original)
-
-        return Done(item, backup, undo_file)
+                files.write(t.path, after)
 
     # --- restarting and waiting ------------------------------------------------------------------
     def _installs(self, report: Report, t: Target) -> list[Install]:
@@ -422,14 +447,22 @@ class Fixer:
 
         plan = FixPlan((TargetPlan(t, (), "", "", "", ""),))
         before = self._pod_uids(plan, report)
+        cluster = statedir.cluster_key(self.conn.context, self.conn.server)
         if t.kind == "NodeFile":
             with self._node_files(t) as files:
+                now = files.read_if_there(t.path)
+                if now is not None:  # what is there now is kept too: a rollback can be undone
+                    kept = statedir.save(
+                        cluster, t, now, files.backup(t.path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+                    )
+                    self.say(f"kept the current {t} in {kept.folder}")
                 files.write(t.path, original)
         elif t.kind == "ConfigMap":
             old = (json.loads(original).get("data") or {}).get(t.key)
             core = core_api(self.client)
             with self._api(f"restoring ConfigMap {t.namespace}/{t.name}"):
                 current = self._json(core.read_namespaced_config_map(t.name, t.namespace, **self._kw()))
+                statedir.save(cluster, t, json.dumps(current, indent=2).encode())
                 now = (current.get("data") or {}).get(t.key)
                 if now != old:
                     core.patch_namespaced_config_map(
@@ -439,6 +472,7 @@ class Fixer:
             apps = self._apps()
             with self._api(f"restoring DaemonSet {t.namespace}/{t.name}"):
                 live = self._json(apps.read_namespaced_daemon_set(t.name, t.namespace, **self._kw()))
+                statedir.save(cluster, t, json.dumps(live, indent=2).encode())
                 restored = json.loads(json.dumps(live))
                 restored["spec"]["template"] = json.loads(original)["spec"]["template"]
                 ops = patchops.daemonset_patch(live, restored)
@@ -447,21 +481,66 @@ class Fixer:
         self._restart(plan, report, before, ready=False)  # what was restored may well be what did not work
 
     def rollback_all(self, plan: FixPlan, report: Report, *, wait: bool = True) -> None:
-        failed = []
-        before = self._pod_uids(FixPlan(tuple(d.item for d in self.done)), report)
-        for done in reversed(self.done):
+        """Undo every registered change, newest first. Ctrl-C and SIGTERM wait until it is done:
+        an interrupted rollback would leave exactly the half-changed state it is there to undo."""
+        with _signals_deferred():
             try:
-                done.undo()
-                self.say(f"restored {done.item.target}")
-            except Exception as exc:  # keep restoring the others
-                failed.append(f"{done.item.target}: {exc} (original kept in {done.backup.folder})")
-        if failed:
-            raise RollbackFailed("rollback failed for " + "; ".join(failed))
-        restored, self.done = self.done, []
-        try:
-            self._restart(FixPlan(tuple(d.item for d in restored)), report, before, wait=wait)
-        except MultusError as exc:
-            self.say(f"warning: after restoring, {exc}")
+                before: dict[str, set[str]] | None = self._pod_uids(FixPlan(tuple(d.item for d in self.done)), report)
+            except MultusError:
+                before = None
+            failed = []
+            changed = []
+            for done in reversed(self.done):
+                try:
+                    if done.undo():
+                        changed.append(done)
+                        self.say(f"restored {done.item.target}")
+                    else:
+                        self.say(f"{done.item.target} was not changed")
+                except Exception as exc:  # keep restoring the others
+                    failed.append(
+                        f"{done.item.target}: {' '.join(str(exc).split())} (original kept in {done.backup.folder})"
+                    )
+            if failed:
+                raise RollbackFailed("rollback failed for " + "; ".join(failed))
+            self.done = []
+            if not changed:
+                return  # nothing was put back: nothing to restart
+            try:
+                self._restart(FixPlan(tuple(d.item for d in changed)), report, before, wait=wait)
+            except MultusError as exc:
+                self.say(f"warning: after restoring, {exc}")
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {
+        sig: signal.signal(sig, lambda signum, _frame: caught.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if caught:
+            raise KeyboardInterrupt
+
+
+def _validate(t: Target, text: str) -> None:
+    """A CNI or daemon config must be a JSON object (a .conflist with its plugins) before it is written."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise Refused(f"the new content of {t} does not parse ({exc}); nothing was changed") from exc
+    if not isinstance(data, dict) or (t.path.endswith(".conflist") and not isinstance(data.get("plugins"), list)):
+        raise Refused(f"the new content of {t} is not a valid config; nothing was changed")
 
 
 def persist(conn: Connection, own: Any, values: dict[str, str]) -> str:
@@ -550,6 +629,12 @@ class NodeFileOps:
     def read(self, host: str) -> bytes:
         return self._run("cat", self._path(host)).stdout
 
+    def read_if_there(self, host: str) -> bytes | None:
+        done = podexec.run(
+            self.client, self.namespace, self.pod, "writer", ["cat", self._path(host)], timeout=self.timeout
+        )
+        return done.stdout if done.exit_code == 0 else None
+
     def backup(self, host: str, stamp: str) -> str:
         copy = f"{host}.kubectl-multus-{stamp}.bak"  # not *.conf: the runtime never loads it
         self._run("cp", "-p", self._path(host), self._path(copy))
@@ -561,12 +646,17 @@ class NodeFileOps:
     def write(self, host: str, data: bytes) -> None:
         """Same directory, temporary name, checksum, rename: the file is old or new, never half."""
         target = self._path(host)
-        tmp = posixpath.join(posixpath.dirname(target), f".{posixpath.basename(target)}.kubectl-multus-tmp")
+        import secrets
+
+        # A name of its own: two runs on one node never share a temporary file.
+        tmp = posixpath.join(
+            posixpath.dirname(target), f".{posixpath.basename(target)}.kubectl-multus-{secrets.token_hex(4)}.tmp"
+        )
         done = podexec.run(
             self.client, self.namespace, self.pod, "writer", ["stat", "-c", "%a", target], timeout=self.timeout
         )
         mode = done.stdout.decode().strip() if done.exit_code == 0 else "644"  # a file being put back: default mode
-        self._run("dd", f"of={tmp}", stdin=data)
+        self._run("dd", f"of={tmp}", "conv=fsync", stdin=data)  # on disk before the rename
         self._run("chmod", mode, tmp)
         digest = self._run("sha256sum", tmp).stdout.decode().split()[0]
         if digest != hashlib.sha256(data).hexdigest():
@@ -575,5 +665,6 @@ class NodeFileOps:
                 f"the copy written on the node does not match (sha256 {digest}); the file was not replaced"
             )
         self._run("mv", "-f", tmp, target)
+        self._run("sync")
         if self.read(host) != data:
             raise NodeAccessError(f"{host} does not read back as written")

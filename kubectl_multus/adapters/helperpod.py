@@ -52,32 +52,37 @@ class HelperPods:
         self._timeout = timeout
         self._lock = threading.Condition()
         self._live: set[tuple[str, str]] = set()
-        self._creating = 0  # create calls in flight: close() waits for them to register
         self.closed = False
 
     def create(self, api_client: Any, manifest: dict[str, Any], *, dry_run: bool = False) -> str:
+        """Create the pod. Its name is chosen here and registered before the request goes out:
+        a pod the server created while we were interrupted is still one close() can delete."""
+        import secrets
+
         from kubernetes.client import ApiException
 
-        ns = manifest["metadata"]["namespace"]
-        node = manifest["spec"]["nodeName"]
+        manifest = json.loads(json.dumps(manifest))
+        meta = manifest["metadata"]
+        ns, node = meta["namespace"], manifest["spec"]["nodeName"]
+        if not meta.get("name"):
+            alphabet = "bcdfghjklmnpqrstvwxz2456789"  # the apiserver's suffix alphabet
+            meta["name"] = meta.pop("generateName", "kubectl-multus-") + "".join(
+                secrets.choice(alphabet) for _ in range(5)
+            )
+        name = str(meta["name"])
         with self._lock:
             if self.closed:
                 raise NodeAccessError("interrupted")
-            self._creating += 1
+            if not dry_run:
+                self._live.add((ns, name))
         try:
-            resp = core_api(api_client).create_namespaced_pod(
+            core_api(api_client).create_namespaced_pod(
                 ns, manifest, dry_run="All" if dry_run else None, _preload_content=False, _request_timeout=self._timeout
             )
-            name = str(json.loads(resp.data)["metadata"]["name"])
-            if not dry_run:
-                with self._lock:
-                    self._live.add((ns, name))
         except ApiException as exc:
-            raise creation_error(exc, ns, node) from exc
-        finally:
             with self._lock:
-                self._creating -= 1
-                self._lock.notify_all()
+                self._live.discard((ns, name))  # refused: there is nothing to delete
+            raise creation_error(exc, ns, node) from exc
         if self.closed and not dry_run:
             raise NodeAccessError("interrupted")  # close() deletes it
         return name
@@ -99,8 +104,6 @@ class HelperPods:
         """Delete every helper pod still registered; returns the ones that could not be deleted."""
         with self._lock:
             self.closed = True
-            # A pod being created right now would be missed: wait for those calls to return.
-            self._lock.wait_for(lambda: self._creating == 0, timeout=(self._timeout or 30) + 5)
             left = sorted(self._live)
         if not left:
             return []

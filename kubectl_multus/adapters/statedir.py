@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kubectl_multus.core.findings import Target
+from kubectl_multus.errors import InputError
 
 
 def cluster_key(context: str, server: str) -> str:
@@ -44,6 +45,15 @@ class Backup:
 
 
 def save(cluster: str, target: Target, original: bytes, node_copy: str = "", base: Path | None = None) -> Backup:
+    try:
+        return _save(cluster, target, original, node_copy, base)
+    except OSError as exc:
+        raise InputError(
+            f"cannot keep a local backup in {base or root()}: {exc.strerror or exc}; nothing was changed"
+        ) from exc
+
+
+def _save(cluster: str, target: Target, original: bytes, node_copy: str, base: Path | None) -> Backup:
     created = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     where = target.node or "cluster"
     folder = (base or root()) / _slug(cluster) / _slug(where) / f"{created}-{_slug(str(target))}"
@@ -54,7 +64,9 @@ def save(cluster: str, target: Target, original: bytes, node_copy: str = "", bas
     folder.mkdir(parents=True, mode=0o700)
     (folder / "original").write_bytes(original)
     meta = {"cluster": cluster, "target": asdict(target), "created": created, "node_copy": node_copy}
-    (folder / "backup.json").write_text(json.dumps(meta, indent=2) + "\n")
+    tmp = folder / ".backup.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    tmp.replace(folder / "backup.json")  # written last and whole: a backup.json means a complete backup
     return Backup(folder, cluster, target, created, node_copy)
 
 
@@ -62,7 +74,13 @@ def listing(cluster: str, base: Path | None = None) -> list[Backup]:
     """Every backup of this cluster, newest first."""
     found = []
     for meta_file in sorted(((base or root()) / _slug(cluster)).glob("*/*/backup.json")):
-        meta = json.loads(meta_file.read_text())
+        try:
+            meta = json.loads(meta_file.read_text())
+            Target(**meta["target"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not a backup this version can restore
+        if not (meta_file.parent / "original").is_file():
+            continue
         found.append(
             Backup(
                 meta_file.parent, meta["cluster"], Target(**meta["target"]), meta["created"], meta.get("node_copy", "")

@@ -141,7 +141,8 @@ def test_api_error_on_the_patch_changes_nothing(tmp_path: Path) -> None:
         sim.faults.errors.append(ErrorRule("PATCH", r"/daemonsets/", 500, "etcdserver: request timed out"))
         ds = json.dumps(sim.store.get(sim.kind("daemonsets", "apps"), "kube-system", "kube-multus-ds")["spec"])
         r = cli("fix", KC, str(sim.kubeconfig), "--yes")
-        assert r.exit_code == 3 and "etcdserver: request timed out" in r.stderr
+        # The patch was sent, so it counts as a change to undo: exit 1, and the undo finds nothing to put back.
+        assert r.exit_code == 1 and "etcdserver: request timed out" in r.stderr and "was not changed" in r.stderr
         assert json.dumps(sim.store.get(sim.kind("daemonsets", "apps"), "kube-system", "kube-multus-ds")["spec"]) == ds
 
 
@@ -163,6 +164,16 @@ def test_exec_breaking_before_the_rename_leaves_the_file_as_it_was(tmp_path: Pat
         r = cli("fix", KC, str(sim.kubeconfig), "--node", "k3s-2", "--yes")
         assert r.exit_code != 0 and "broke off" in r.stderr
         assert (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes() == original
+        assert helper_pods(sim) == []
+
+
+def test_rollback_that_cannot_write_says_where_the_original_is(tmp_path: Path) -> None:
+    with sim_from(EXAMPLES / "k3s-multinode-one-broken", tmp_path / "sim") as sim:
+        sim.faults.exec_breaks_after, sim.faults.exec_breaks_on, sim.faults.exec_broken_ran = 0, "mv", True
+        r = cli("fix", KC, str(sim.kubeconfig), "--node", "k3s-2", "--yes", "--timeout", "2s")
+        assert r.exit_code == 4, r.stderr
+        assert "rollback failed" in r.stderr and "original kept in" in r.stderr
+        assert r.stderr.splitlines()[-1].startswith("kubectl multus: error: ")
         assert helper_pods(sim) == []
 
 
@@ -244,3 +255,16 @@ def test_backups_belong_to_their_cluster_and_rollback_checks_the_target(tmp_path
         r = cli("rollback", KC, str(b.kubeconfig), "--yes")
         assert r.exit_code == 3 and "node ghost not found; nothing was changed" in r.stderr
         assert writes(b) == [] and helper_pods(b) == []
+
+
+def test_exec_breaking_after_the_rename_is_rolled_back(tmp_path: Path) -> None:
+    """The rename happened but its answer was lost: the change is known to rollback before it is sent."""
+    with sim_from(EXAMPLES / "k3s-multinode-one-broken", tmp_path / "sim") as sim:
+        original = (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes()
+        sim.faults.exec_breaks_after, sim.faults.exec_breaks_on, sim.faults.exec_broken_ran = 0, "mv", True
+        sim.faults.exec_breaks_times = 1  # the rollback's own rename works
+        r = cli("fix", KC, str(sim.kubeconfig), "--node", "k3s-2", "--yes", "--timeout", "2s")
+        assert r.exit_code == 1, r.stderr
+        assert "broke off" in r.stderr and "restored file" in r.stderr
+        assert (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes() == original
+        assert helper_pods(sim) == []
