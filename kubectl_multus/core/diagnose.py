@@ -8,6 +8,7 @@ from typing import Any
 
 from kubectl_multus.core.distros import RuntimeDirs, runtime_dirs
 from kubectl_multus.core.findings import CATALOGUE, Change, Finding, Severity, Target, sort_key
+from kubectl_multus.core.flags import check_flags
 from kubectl_multus.core.install import (
     DaemonConfig,
     Install,
@@ -387,6 +388,16 @@ def merge(findings: list[Finding]) -> list[Finding]:
     return sorted(merged.values(), key=sort_key)
 
 
+def _config_home(inst: Install) -> Target | None:
+    """Where a thick install's daemon config lives when it is a ConfigMap key (the place legacy flags move to)."""
+    if inst.mode != "thick":
+        return None
+    loc = inst.mounts.resolve(inst.daemon_config_path)
+    if loc.kind == "configMap" and loc.config_map and loc.key:
+        return Target("ConfigMap", inst.namespace, loc.config_map, key=loc.key)
+    return None
+
+
 def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
     installs = find_installs(snapshot, namespace)
     if not installs:
@@ -425,6 +436,7 @@ def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
                 )
             )
         findings.append(check_resources(inst))
+        findings.extend(check_flags(inst, _config_home(inst)))
         node_reports = []
         for name in names:
             report, node_findings = diagnose_node(snapshot, inst, name, pods.get(name))

@@ -210,6 +210,13 @@ CATALOGUE: dict[str, Code] = {
             "mount hostPath / and point chrootDir at its mountPath",
         ),
         Code(
+            "M115",
+            Severity.ERROR,
+            "flag the binary does not define",
+            "every flag in the Multus container's args is one its binary (thin_entrypoint or multus-daemon) defines",
+            "remove the flag, or use its current name (or, for multus-daemon 4, its daemon-config.json key)",
+        ),
+        Code(
             "M201",
             Severity.ERROR,
             "Multus pod not running",

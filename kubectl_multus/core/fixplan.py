@@ -77,6 +77,10 @@ def _indent(text: str) -> int | None:
     return None
 
 
+# daemon-config.json keys that are booleans: a "true" from a command-line flag becomes true.
+BOOLEAN_KEYS = frozenset({"logToStderr", "namespaceIsolation", "forceCNIVersion", "overrideNetworkName"})
+
+
 def apply_to_json(text: str, changes: Iterable[Change]) -> str:
     """Set or remove top-level keys (`daemon_config.<key>`) keeping the file's indentation."""
     data = json.loads(text)
@@ -84,6 +88,8 @@ def apply_to_json(text: str, changes: Iterable[Change]) -> str:
         key = ch.key.split(".", 1)[1]
         if ch.value is None:
             data.pop(key, None)
+        elif key in BOOLEAN_KEYS and ch.value in ("true", "false"):
+            data[key] = ch.value == "true"
         else:
             data[key] = ch.value
     indent = _indent(text)

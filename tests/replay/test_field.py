@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 
 import pytest
@@ -26,12 +27,12 @@ def field_snapshot(shared, case: str, base: str) -> tuple[Snapshot, dict]:
     main = spec["containers"][0]
     reported = data["daemonset"]
     vols = {v["name"]: v for v in spec["volumes"]}
-    for v in reported["volumes"]:
+    for v in reported["volumes"] or []:  # null: the report did not say
         if v["hostPath"]:
             vols[v["name"]] = {"name": v["name"], "hostPath": {"path": v["hostPath"]}}
     spec["volumes"] = list(vols.values())
     mounts = {m["name"]: m for m in main["volumeMounts"]}
-    for m in reported["mounts"]:
+    for m in reported["mounts"] or []:
         mounts[m["name"]] = {**mounts.get(m["name"], {}), "name": m["name"], "mountPath": m["mountPath"]}
     main["volumeMounts"] = list(mounts.values())
     if reported["args"] is not None:
@@ -144,3 +145,29 @@ def test_field_04_gke_bin_dir(shared):
     assert f.code == "M108" and f.expected == "/home/kubernetes/bin"
     assert "volume cni hostPath" not in {f.field for f in report.findings}
     assert _planned(report, snap) == {"ds.volume.cnibin.hostPath": case["expected_fix"]["ds.volume.cnibin.hostPath"]}
+
+
+def test_field_08_flag_the_thin_entrypoint_does_not_define(shared):
+    snap, case = field_snapshot(shared, "field-08", "k8snetworkplumbingwg-multus-cni/multus-daemonset.yml")
+    report = diagnose(snap)
+    unknown = [f for f in report.findings if f.code == "M115"]
+    assert [f.field for f in unknown] == ["container kube-multus arg --cni-namespace-isolation"]
+    planned = _planned(report, snap)
+    for key, value in case["expected_fix"].items():
+        if key.startswith(CHECKABLE):
+            assert planned[key] == value, key
+    after = build_plan(report, snap).items[0].after
+    assert "--namespace-isolation=true" in after and "--cni-namespace-isolation" not in after
+
+
+def test_field_15_legacy_flags_of_the_thick_daemon_move_to_its_config(shared):
+    snap, case = field_snapshot(shared, "field-15", "k8snetworkplumbingwg-multus-cni/multus-daemonset-thick.yml")
+    report = diagnose(snap)
+    unknown = sorted(f.current or "" for f in report.findings if f.code == "M115")
+    assert unknown == sorted(case["daemonset"]["args"])
+    planned = _planned(report, snap)
+    assert all(planned[f"ds.arg.{a.split('=')[0]}"] is None for a in case["daemonset"]["args"])
+    for key, value in case["expected_fix"]["daemon_config"].items():
+        assert planned[f"daemon_config.{key}"] == (str(value).lower() if isinstance(value, bool) else value), key
+    config = json.loads(next(i for i in build_plan(report, snap).items if i.target.kind == "ConfigMap").after)
+    assert {k: config[k] for k in case["expected_fix"]["daemon_config"]} == case["expected_fix"]["daemon_config"]
