@@ -8,7 +8,7 @@ from typing import Any
 
 from kubectl_multus.core.distros import RuntimeDirs, runtime_dirs
 from kubectl_multus.core.findings import CATALOGUE, Change, Finding, Severity, Target, sort_key
-from kubectl_multus.core.flags import check_flags
+from kubectl_multus.core.flags import check_cni_version, check_flags
 from kubectl_multus.core.install import (
     DaemonConfig,
     Install,
@@ -331,6 +331,13 @@ def diagnose_node(
         pod_ok = None if summary is None else summary["phase"] == "Running" and summary["ready"]
         auto = by_name.get("--multus-conf-file") or by_name.get("multusConfigFile")
         findings.extend(_multus_conf(ctx, pod_ok, (auto.effective if auto else None) or "auto"))
+        logs = ""
+        if pod is not None:
+            logs = "\n".join(
+                snapshot.log(inst.namespace, meta(pod, "name"), inst.container_name, prev) or ""
+                for prev in (False, True)
+            )
+        findings.extend(check_cni_version(inst, node_name, dirs.conf_dir, files, logs))
     findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))
     volumes = {}
     for s in settings:

@@ -217,6 +217,13 @@ CATALOGUE: dict[str, Code] = {
             "remove the flag, or use its current name (or, for multus-daemon 4, its daemon-config.json key)",
         ),
         Code(
+            "M116",
+            Severity.ERROR,
+            "--cni-version differs from the primary's",
+            "a thin --cni-version equals the primary CNI config's cniVersion (or --force-cni-version is set)",
+            "remove --cni-version, or set it to the primary's cniVersion",
+        ),
+        Code(
             "M201",
             Severity.ERROR,
             "Multus pod not running",

@@ -7,8 +7,12 @@ crash-loops; the fix is to drop the flag, or to use the name or the place it has
 
 from __future__ import annotations
 
+import re
+
+from kubectl_multus.core.distros import is_primary_config
 from kubectl_multus.core.findings import Change, Finding, Severity, Target
-from kubectl_multus.core.install import Install
+from kubectl_multus.core.install import Install, parse_json_object
+from kubectl_multus.core.snapshot import NodeFiles
 
 # thin_entrypoint's flags (multus-cni cmd/thin_entrypoint/main.go, 4.x)
 THIN_FLAGS = frozenset(
@@ -104,3 +108,44 @@ def check_flags(inst: Install, config_target: Target | None) -> list[Finding]:
             )
         )
     return findings
+
+
+def check_cni_version(inst: Install, node: str, conf_dir: str, files: NodeFiles | None, logs: str) -> list[Finding]:
+    """thin_entrypoint refuses to write 00-multus.conf when --cni-version differs from the
+    primary config's cniVersion (unless --force-cni-version): `failed to create multus config:
+    Multus cni version is "0.3.1" while master plugin cni version is "0.4.0"`."""
+    if inst.mode != "thin" or not inst.entrypoint.endswith("thin_entrypoint"):
+        return []
+    wanted = inst.flag("--cni-version")
+    if not wanted or (inst.flag("--force-cni-version") or "false").lower() == "true":
+        return []
+    primary_version: str | None = None
+    where = ""
+    if files is not None:
+        names = sorted(n for n in files.listdir(conf_dir) or [] if is_primary_config(n))
+        if names:
+            where = f"{conf_dir}/{names[0]}"
+            data, _ = parse_json_object(files.read(where) or "")
+            primary_version = str(data.get("cniVersion")) if data and data.get("cniVersion") else None
+    match = re.search(r'Multus cni version is "([^"]+)" while master plugin cni version is "([^"]+)"', logs)
+    if primary_version is None and match:
+        primary_version, where = match.group(2), "the primary config (from the log)"
+    if primary_version is None or primary_version == wanted:
+        return []
+    ds = Target("DaemonSet", inst.namespace, inst.name)
+    evidence = (f"{where}: cniVersion {primary_version}",) + ((f"log: {match.group(0)}",) if match else ())
+    return [
+        Finding(
+            "M116",
+            Severity.ERROR,
+            f"--cni-version={wanted} differs from the primary config's cniVersion {primary_version}: the thin "
+            "entrypoint refuses to write 00-multus.conf, so pods start without Multus",
+            object=inst.ref,
+            field=f"container {inst.container_name} arg --cni-version",
+            current=wanted,
+            expected=None,
+            evidence=evidence,
+            remediation=f"remove --cni-version (Multus then takes the primary's); or set it to {primary_version}",
+            changes=(Change(ds, "ds.arg.--cni-version", None, wanted, inst.container_name),),
+        )
+    ]

@@ -171,3 +171,52 @@ def test_field_15_legacy_flags_of_the_thick_daemon_move_to_its_config(shared):
         assert planned[f"daemon_config.{key}"] == (str(value).lower() if isinstance(value, bool) else value), key
     config = json.loads(next(i for i in build_plan(report, snap).items if i.target.kind == "ConfigMap").after)
     assert {k: config[k] for k in case["expected_fix"]["daemon_config"]} == case["expected_fix"]["daemon_config"]
+
+
+def test_field_10_empty_00_multus_conf_left_after_a_reboot(shared):
+    """Calico rewrote its conflist while the thick daemon started: a 0-byte 00-multus.conf stays,
+    and the runtime loads it first (M206; the fix removes it and restarts that node's Multus)."""
+    from dataclasses import replace
+
+    snap, case = field_snapshot(shared, "field-10", "k8snetworkplumbingwg-multus-cni/multus-daemonset-thick.yml")
+    calico = json.dumps(
+        {"name": "k8s-pod-network", "cniVersion": "0.3.1", "plugins": [{"type": "calico"}, {"type": "portmap"}]}
+    )
+    files = {
+        "/etc/cni/net.d/00-multus.conf": "",
+        "/etc/cni/net.d/10-calico.conflist": calico,
+        "/etc/cni/net.d/calico-kubeconfig": "x",
+    }
+    assert sorted(files) == sorted(case["host_files"])
+    snap = replace(snap, node_files={"node-1": sc.node_files(files, ["/opt/cni/bin"])})
+    report = diagnose(snap)
+    broken = [f for f in report.findings if f.code == "M206"]
+    assert [f.object for f in broken] == ["node file /etc/cni/net.d/00-multus.conf"] and broken[0].nodes == ("node-1",)
+    plan = build_plan(report, snap, "node-1")
+    removal = [i for i in plan.items if i.target.path == "/etc/cni/net.d/00-multus.conf"]
+    assert (
+        len(removal) == 1 and removal[0].after == "" and "restart the Multus pod on node node-1" in removal[0].restart
+    )
+
+
+def test_field_18_cni_version_other_than_the_primarys(shared):
+    from dataclasses import replace
+
+    snap, case = field_snapshot(shared, "field-18", "k8snetworkplumbingwg-multus-cni/multus-daemonset.yml")
+    ovn = json.dumps({"cniVersion": "0.4.0", "name": "ovn-kubernetes", "type": "ovn-k8s-cni-overlay"})
+    with_files = replace(
+        snap, node_files={"node-1": sc.node_files({"/etc/cni/net.d/10-ovn-kubernetes.conf": ovn}, ["/opt/cni/bin"])}
+    )
+    for snapshot in (snap, with_files):  # from the log line alone, and from the node's files
+        report = diagnose(snapshot)
+        mismatch = [f for f in report.findings if f.code == "M116"]
+        assert len(mismatch) == 1 and mismatch[0].current == "0.3.1" and "0.4.0" in mismatch[0].message
+        planned = _planned(report, snapshot)
+        assert planned["ds.arg.--cni-version"] == case["expected_fix"]["ds.arg.--cni-version"]
+    same = json.dumps({"cniVersion": "0.3.1", "name": "ovn-kubernetes", "type": "ovn-k8s-cni-overlay"})
+    agreeing = replace(
+        with_files,
+        logs={},
+        node_files={"node-1": sc.node_files({"/etc/cni/net.d/10-ovn-kubernetes.conf": same}, ["/opt/cni/bin"])},
+    )
+    assert not [f for f in diagnose(agreeing).findings if f.code == "M116"]
