@@ -273,6 +273,13 @@ CATALOGUE: dict[str, Code] = {
             "set requests equal to limits on every container for Guaranteed QoS",
         ),
         Code(
+            "M302",
+            Severity.ERROR,
+            "Multus killed for memory",
+            "the Multus container's last exit was not OOMKilled",
+            "raise its memory limit (and keep requests equal to limits)",
+        ),
+        Code(
             "M900",
             Severity.WARNING,
             "node not checked",

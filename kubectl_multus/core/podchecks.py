@@ -137,14 +137,31 @@ def check_pod(inst: Install, node: str, pod: Obj | None, has_pods: bool) -> list
                 remediation=f"kubectl -n {inst.namespace} describe ds {inst.name} (nodeSelector, tolerations, events)",
             )
         ]
+    found: list[Finding] = []
+    if s["lastReason"] == "OOMKilled" or s["state"] == "OOMKilled":
+        limit = ((inst.container.get("resources") or {}).get("limits") or {}).get("memory")
+        found.append(
+            Finding(
+                "M302",
+                Severity.ERROR,
+                f"the kernel killed {inst.container_name} for using more memory than its limit ({limit or 'no limit'}): "
+                "while it restarts the shim cannot reach the daemon and pod sandboxes fail",
+                nodes=(node,),
+                object=inst.ref,
+                field=f"container {inst.container_name} resources.limits.memory",
+                current=str(limit) if limit else None,
+                evidence=(f"pod {s['name']}: last exit {s['lastExit']} (OOMKilled), {s['restarts']} restarts",),
+                remediation="raise the memory limit (upstream's 50Mi is known to be too low; 200Mi is the proposal of multus-cni PR 1383) and keep requests equal to limits for Guaranteed QoS",
+            )
+        )
     if s["phase"] == "Running" and s["ready"]:
-        return []
+        return found
     evidence = [f"pod {s['name']}: {s['state']}, phase {s['phase']}, {s['restarts']} restarts"]
     if s["lastExit"] is not None:
         evidence.append(f"last exit code {s['lastExit']} ({s['lastReason']})")
         if s["lastExit"] == 0 and inst.mode == "thin":
             evidence.append("the thin entrypoint exits 0 after a startup error: the message is only in the logs")
-    return [
+    found.append(
         Finding(
             "M201",
             Severity.ERROR,
@@ -154,7 +171,8 @@ def check_pod(inst: Install, node: str, pod: Obj | None, has_pods: bool) -> list
             evidence=tuple(evidence),
             remediation=f"kubectl -n {inst.namespace} logs {s['name']} -c {inst.container_name} --previous",
         )
-    ]
+    )
+    return found
 
 
 def log_hits(snapshot: Snapshot, inst: Install, pod: Obj | None) -> list[LogHit]:

@@ -220,3 +220,16 @@ def test_field_18_cni_version_other_than_the_primarys(shared):
         node_files={"node-1": sc.node_files({"/etc/cni/net.d/10-ovn-kubernetes.conf": same}, ["/opt/cni/bin"])},
     )
     assert not [f for f in diagnose(agreeing).findings if f.code == "M116"]
+
+
+def test_field_13_multus_oom_killed_at_the_upstream_50mi_limit(shared):
+    from dataclasses import replace
+
+    snap, case = field_snapshot(shared, "field-13", "k8snetworkplumbingwg-multus-cni/multus-daemonset-thick.yml")
+    pod = copy.deepcopy(snap.pods[0])
+    pod["status"]["containerStatuses"][0]["lastState"]["terminated"].update(exitCode=137, reason="OOMKilled")
+    report = diagnose(replace(snap, pods=(pod,)))
+    oom = [f for f in report.findings if f.code == "M302"]
+    assert len(oom) == 1 and oom[0].current == "50Mi" and oom[0].nodes == ("node-1",)
+    assert case["expected_fix"]["ds.container.kube-multus.resources.limits.memory"] in oom[0].remediation
+    assert not [f for f in diagnose(snap).findings if f.code == "M302"]  # an ordinary crash is not an OOM kill
