@@ -9,6 +9,7 @@ from typing import Any
 from kubectl_multus.core.distros import RuntimeDirs, runtime_dirs
 from kubectl_multus.core.findings import CATALOGUE, Change, Finding, Severity, Target, sort_key
 from kubectl_multus.core.flags import check_cni_version, check_flags
+from kubectl_multus.core.images import check_image_flavour
 from kubectl_multus.core.install import (
     DaemonConfig,
     Install,
@@ -444,6 +445,7 @@ def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
             )
         findings.append(check_resources(inst))
         findings.extend(check_flags(inst, _config_home(inst)))
+        findings.extend(check_image_flavour(inst))
         node_reports = []
         for name in names:
             report, node_findings = diagnose_node(snapshot, inst, name, pods.get(name))

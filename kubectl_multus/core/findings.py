@@ -224,6 +224,13 @@ CATALOGUE: dict[str, Code] = {
             "remove --cni-version, or set it to the primary's cniVersion",
         ),
         Code(
+            "M117",
+            Severity.ERROR,
+            "thin image in a thick DaemonSet",
+            "a thick DaemonSet whose init containers run shell tools uses the -thick image",
+            "use the <tag>-thick image for every Multus container",
+        ),
+        Code(
             "M201",
             Severity.ERROR,
             "Multus pod not running",

@@ -233,3 +233,23 @@ def test_field_13_multus_oom_killed_at_the_upstream_50mi_limit(shared):
     assert len(oom) == 1 and oom[0].current == "50Mi" and oom[0].nodes == ("node-1",)
     assert case["expected_fix"]["ds.container.kube-multus.resources.limits.memory"] in oom[0].remediation
     assert not [f for f in diagnose(snap).findings if f.code == "M302"]  # an ordinary crash is not an OOM kill
+
+
+def test_field_16_thin_image_in_the_v4_0_2_thick_manifest(shared):
+    snap, case = field_snapshot(shared, "field-16", "k8snetworkplumbingwg-multus-cni/multus-daemonset-thick.v4.0.2.yml")
+    ds = copy.deepcopy(snap.daemonsets[0])
+    spec = ds["spec"]["template"]["spec"]
+    for c in spec["containers"] + spec["initContainers"]:
+        c["image"] = "ghcr.io/k8snetworkplumbingwg/multus-cni:v4.0.2"  # what the reporter deployed
+    report = diagnose(Snapshot("field-16", nodes=snap.nodes, daemonsets=(ds,), configmaps=snap.configmaps))
+    flavour = [f for f in report.findings if f.code == "M117"]
+    assert len(flavour) == 1 and flavour[0].expected == case["expected_fix"]["ds.image"]
+    after = yaml.safe_load(
+        build_plan(report, Snapshot("x", nodes=snap.nodes, daemonsets=(ds,), configmaps=snap.configmaps)).items[0].after
+    )
+    images = {
+        c["image"]
+        for c in after["spec"]["template"]["spec"]["containers"] + after["spec"]["template"]["spec"]["initContainers"]
+    }
+    assert images == {case["expected_fix"]["ds.image"]}
+    assert not [f for f in diagnose(snap).findings if f.code == "M117"]  # the manifest as shipped (-thick) is fine
