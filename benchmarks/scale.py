@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from simcluster.cluster import Cluster  # noqa: E402
+from simcluster.cluster import Cluster, node_object  # noqa: E402
 from simcluster.process import Clock  # noqa: E402
 from tests.sim.observed import make_node  # noqa: E402
 
@@ -52,25 +52,6 @@ VERBS = ("exec", "create", "get", "delete", "log")
 # does not serve (a 404 before routing: NetworkAttachmentDefinitions without their CRD, HelmCharts)
 # under the verb "discovery"; the CLI sent it as a list.
 FIXED = ("list", "discovery")
-
-
-def node(name: str) -> dict[str, Any]:
-    """A worker node object, the same as tests/sim/conftest.py `node()` builds (a pytest conftest, not imported)."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}},
-        "spec": {"taints": []},
-        "status": {
-            "conditions": [{"type": "Ready", "status": "True"}],
-            "addresses": [{"type": "InternalIP", "address": f"10.0.0.{sum(map(ord, name)) % 200 + 2}"}],
-            "nodeInfo": {
-                "kubeletVersion": "v1.31.4+k3s1",
-                "containerRuntimeVersion": "containerd://1.7.23-k3s2",
-                "osImage": "Ubuntu 24.04 LTS",
-            },
-        },
-    }
 
 
 def source_version() -> str:
@@ -209,7 +190,7 @@ def build(n: int, tools: bool, profile: bool) -> tuple[Cluster, Build]:
         sim.store.replace(kind, ds)
     t1 = time.perf_counter()
     for i in range(n - BASE_NODES):  # as grow() in tests/e2e/test_live.py
-        sim.add(node(f"extra-{i}"))
+        sim.add(node_object(f"extra-{i}"))
         make_node(sim.node_root(f"extra-{i}"), "kubeadm", "/etc/cni/net.d")
     t2 = time.perf_counter()
     sim.start()  # the first full sync (DaemonSet controller creates n pods) and the server

@@ -342,6 +342,33 @@ class Cluster:
             time.sleep(self.faults.latency)
 
 
+def node_object(
+    name: str,
+    labels: dict[str, str] | None = None,
+    taints: list[dict[str, str]] | None = None,
+    kubelet: str = "v1.31.4+k3s1",
+) -> Obj:
+    """A Ready Linux node as its kubelet registers it (the rest of its status comes from `node_status`)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", **(labels or {})},
+        },
+        "spec": {"taints": taints or []},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "addresses": [{"type": "InternalIP", "address": f"10.0.0.{sum(map(ord, name)) % 200 + 2}"}],
+            "nodeInfo": {
+                "kubeletVersion": kubelet,
+                "containerRuntimeVersion": "containerd://1.7.23-k3s2",
+                "osImage": "Ubuntu 24.04 LTS",
+            },
+        },
+    }
+
+
 def node_status(node: Obj, given: Obj, version: str) -> Obj:
     """A node's status as its kubelet reports it: what the scenario gives, the rest filled in
     (clients validate that every required field is there)."""

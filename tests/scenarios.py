@@ -203,3 +203,17 @@ def manifest_snapshot(objs: list[Any], distro: str, nodes: int = 1) -> Snapshot:
         configmaps=tuple(o for o in objs if o.get("kind") == "ConfigMap"),
         node_files={n: node_files(distro_files(distro)) for n in names},
     )
+
+
+def installed_executable() -> str:
+    """The `kubectl-multus` console script of the running environment (skips when not installed)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    import pytest
+
+    found = shutil.which("kubectl-multus", path=str(Path(sys.executable).parent))
+    if not found:
+        pytest.skip("kubectl-multus is not installed in this environment (pip install -e .)")
+    return found

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from kubectl_multus.cli import app
 from kubectl_multus.errors import ExitStatus
-from tests.scenarios import REPO
+from tests.scenarios import REPO, installed_executable
 
 EXAMPLES = REPO / "examples"
 MOTIVATING = str(EXAMPLES / "k3s-thin-doubled-prefix")
@@ -266,13 +266,6 @@ def test_usage_error_is_exit_2():
     assert run("diagnose", "-o", "xml").exit_code == ExitStatus.USAGE
 
 
-def _executable() -> str:
-    found = shutil.which("kubectl-multus", path=str(Path(sys.executable).parent))
-    if not found:
-        pytest.skip("kubectl-multus is not installed in this environment (pip install -e .)")
-    return found
-
-
 def test_help_does_not_import_heavy_modules():
     code = (
         "import sys\nfrom kubectl_multus.__main__ import main\nsys.argv=['kubectl-multus','--help']\n"
@@ -286,7 +279,7 @@ def test_help_does_not_import_heavy_modules():
 
 def test_console_script_runs_the_motivating_example():
     r = subprocess.run(
-        [_executable(), "diagnose", "--from-dump", MOTIVATING],
+        [installed_executable(), "diagnose", "--from-dump", MOTIVATING],
         capture_output=True,
         text=True,
         check=False,
@@ -301,7 +294,7 @@ def test_kubectl_finds_the_plugin(tmp_path):
         pytest.skip("kubectl is not installed (CI has it)")
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    (bindir / "kubectl-multus").symlink_to(_executable())
+    (bindir / "kubectl-multus").symlink_to(installed_executable())
     env = {"PATH": f"{bindir}:{Path(kubectl).parent}", "HOME": str(tmp_path), "NO_COLOR": "1"}
     listed = subprocess.run([kubectl, "plugin", "list"], capture_output=True, text=True, env=env, check=False)
     assert str(bindir / "kubectl-multus") in listed.stdout, listed.stdout + listed.stderr

@@ -16,7 +16,7 @@ import pytest
 from simcluster.admission import Deny
 from simcluster.cluster import Cluster, ErrorRule
 from tests.e2e.conftest import EXAMPLES, cli, helper_pods, sim_from
-from tests.e2e.test_process import executable
+from tests.scenarios import installed_executable
 
 KC = "--kubeconfig"
 DAEMON_CONFIG = "var/lib/rancher/k3s/agent/etc/cni/net.d/multus.d/daemon-config.json"
@@ -183,7 +183,7 @@ def test_ctrl_c_while_waiting_restores_the_config(tmp_path: Path) -> None:
         sim.faults.never_ready = {"k3s-2"}
         env = {**os.environ, "NO_COLOR": "1", "XDG_STATE_HOME": str(tmp_path / "state")}
         proc = subprocess.Popen(
-            [executable(), "fix", KC, str(sim.kubeconfig), "--node", "k3s-2", "--yes", "--timeout", "60s"],
+            [installed_executable(), "fix", KC, str(sim.kubeconfig), "--node", "k3s-2", "--yes", "--timeout", "60s"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

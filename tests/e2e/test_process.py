@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,13 +14,7 @@ import pytest
 
 from simcluster.cluster import Cluster
 from tests.e2e.conftest import EXAMPLES, helper_pods, sim_from
-
-
-def executable() -> str:
-    found = shutil.which("kubectl-multus", path=str(Path(sys.executable).parent))
-    if not found:
-        pytest.skip("kubectl-multus is not installed in this environment (pip install -e .)")
-    return found
+from tests.scenarios import installed_executable
 
 
 def test_real_kubectl_runs_the_plugin_against_a_live_cluster(tmp_path: Path) -> None:
@@ -30,7 +23,7 @@ def test_real_kubectl_runs_the_plugin_against_a_live_cluster(tmp_path: Path) -> 
         pytest.skip("kubectl is not installed (CI has it)")
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    (bindir / "kubectl-multus").symlink_to(executable())
+    (bindir / "kubectl-multus").symlink_to(installed_executable())
     env = {"PATH": f"{bindir}:{Path(kubectl).parent}", "HOME": str(tmp_path), "NO_COLOR": "1"}
     with sim_from(EXAMPLES / "k3s-thin-doubled-prefix", tmp_path / "sim") as sim:
         r = subprocess.run(
@@ -47,7 +40,7 @@ def test_interrupt_while_a_helper_pod_waits_removes_it(sig: signal.Signals, tmp_
     with sim_from(EXAMPLES / "k3s-thin-doubled-prefix", tmp_path / "sim") as sim:
         sim.faults.helper_never_starts = True  # the CLI waits for it: a window to interrupt in
         proc = subprocess.Popen(
-            [executable(), "diagnose", "--kubeconfig", str(sim.kubeconfig)],
+            [installed_executable(), "diagnose", "--kubeconfig", str(sim.kubeconfig)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "NO_COLOR": "1"},
         )  # fmt: skip
         try:

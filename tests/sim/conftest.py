@@ -8,31 +8,14 @@ from typing import Any
 
 import pytest
 
-from simcluster.cluster import Cluster
+from simcluster.cluster import Cluster, node_object
 from simcluster.process import Clock
 
 kubernetes = pytest.importorskip("kubernetes", reason="the kubernetes client is a dependency: pip install -e '.[test]'")
 
 
 def node(name: str, labels: dict[str, str] | None = None, taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {
-            "name": name,
-            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", **(labels or {})},
-        },
-        "spec": {"taints": taints or []},
-        "status": {
-            "conditions": [{"type": "Ready", "status": "True"}],
-            "addresses": [{"type": "InternalIP", "address": f"10.0.0.{sum(map(ord, name)) % 200 + 2}"}],
-            "nodeInfo": {
-                "kubeletVersion": "v1.31.4+k3s1",
-                "containerRuntimeVersion": "containerd://1.7.23-k3s2",
-                "osImage": "Ubuntu 24.04 LTS",
-            },
-        },
-    }
+    return node_object(name, labels, taints)
 
 
 def sleeper_ds(name: str = "sleeper", namespace: str = "kube-system") -> dict[str, Any]:
