@@ -295,15 +295,25 @@ def plan_text(plan: FixPlan, color: bool) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+AREAS = {
+    "M0": "The install",
+    "M1": "Settings and paths",
+    "M2": "On each node: the Multus pod, its logs and the files it writes",
+    "M3": "The Multus container: memory, QoS, image, mounts",
+    "M4": "CNI plugins and NetworkAttachmentDefinitions",
+    "M9": "What could not be checked",
+}
+
+
 def catalogue_markdown() -> str:
-    """docs/findings.md: every finding code (regenerate with `python -m kubectl_multus.render`)."""
+    """docs/findings.md: every finding code (regenerate with `python scripts/render-docs.py`)."""
     from kubectl_multus.core.findings import CATALOGUE
 
     lines = [
         "# Findings catalogue",
         "",
         "Every finding `kubectl multus diagnose` can report. The code is stable; the severity is the default.",
-        "Generated from `kubectl_multus/core/findings.py` by `python -m kubectl_multus.render`; a test keeps it in step.",
+        "Generated from `kubectl_multus/core/findings.py` by `python scripts/render-docs.py`; a test keeps it in step.",
         "",
         "| code | severity | title | what it checks | how to fix |",
         "|---|---|---|---|---|",
@@ -313,5 +323,14 @@ def catalogue_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-if __name__ == "__main__":
-    sys.stdout.write(catalogue_markdown())
+def checks_markdown() -> str:
+    """The README's list of what diagnose checks, by area (`python scripts/render-docs.py`)."""
+    from kubectl_multus.core.findings import CATALOGUE
+
+    lines: list[str] = []
+    for prefix, area in AREAS.items():
+        codes = [c for c in CATALOGUE.values() if c.code.startswith(prefix)]
+        if codes:
+            lines += ["", f"**{area}**", ""]
+            lines += [f"- `{c.code}` {c.title}: {c.checks}." for c in codes]
+    return "\n".join(lines[1:]) + "\n"

@@ -178,7 +178,7 @@ CATALOGUE: dict[str, Code] = {
             "M110",
             Severity.ERROR,
             "no primary CNI config",
-            "the directory Multus takes the primary network from holds a *.conf or *.conflist",
+            "the directory Multus takes the primary network from holds a .conf or .conflist file",
             "point the autoconfig dir at the directory the primary CNI writes to",
         ),
         Code(

@@ -308,7 +308,15 @@ def test_findings_catalogue_doc_is_current():
     from kubectl_multus.render import catalogue_markdown
 
     doc = (REPO / "docs" / "findings.md").read_text()
-    assert doc == catalogue_markdown(), "regenerate: python -m kubectl_multus.render > docs/findings.md"
+    assert doc == catalogue_markdown(), "regenerate: python scripts/render-docs.py"
+
+
+def test_readme_lists_every_check_of_the_catalogue():
+    from kubectl_multus.render import checks_markdown
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("<!-- checks:", 1)[1].split("\n", 1)[1].split("<!-- end of checks -->")[0]
+    assert block == checks_markdown(), "regenerate: python scripts/render-docs.py"
 
 
 def test_unexpected_error_is_one_line_and_exit_3(monkeypatch, capsys):
