@@ -198,7 +198,8 @@ def check_generated(ctx: Context, path: str, data: Mapping[str, Any], now: str) 
         text = ctx.files.read(host) if host else None
         delegate = parse_json_object(text)[0] if text else None
         source = f"clusterNetwork {cluster} (host {host})"
-        if host and primary is not None and host != primary.path and ctx.files.exists(host) is not None:
+        moved = host and primary is not None and ctx.files.realpath(host) != ctx.files.realpath(primary.path)
+        if moved and primary is not None and ctx.files.exists(host or "") is not None:
             out.append(_stale(ctx, path, f"clusterNetwork names host {host}", primary, data))
         elif cluster.rsplit("/", 1)[-1].startswith("00-multus"):
             delegate = {"type": "multus-shim"}
