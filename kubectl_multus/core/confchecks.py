@@ -101,7 +101,9 @@ def current_primary(ctx: Context) -> Primary | None:
 
 
 def _restart_hint(ctx: Context) -> str:
-    return f"kubectl -n {ctx.install.namespace} delete pod -l <its labels> --field-selector spec.nodeName={ctx.node}"
+    labels = ((ctx.install.ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items())) or "<its labels>"
+    return f"kubectl -n {ctx.install.namespace} delete pod -l {selector} --field-selector spec.nodeName={ctx.node}"
 
 
 # --- renamed away ----------------------------------------------------------------------------

@@ -146,23 +146,25 @@ def check_primary_down(
         )
     down: list[str] = []
     unknown: list[str] = []
+    failing: list[PrimaryDaemonSet] = []
     for p in here:
         counts = p.counts()
         if counts is None:
             unknown.append(f"{p.ref} ({p.kind}): no status in the snapshot")
         elif counts[0] < counts[1]:
             down.append(f"{p.ref} ({p.kind}): {counts[0]} of {counts[1]} pods ready")
-    if down:
-        kinds = ", ".join(sorted({p.kind for p in here}))
+            failing.append(p)
+    if failing:
+        kinds = ", ".join(sorted({p.kind for p in failing}))
         return Finding(
             "M208",
             Severity.ERROR,
             f"the primary CNI ({kinds}) is not ready, so it has written no config for Multus to delegate to: "
             "Multus is a victim, not the cause",
-            object=here[0].ref,
+            object=failing[0].ref,
             field="status.numberReady",
             evidence=(why, *down, "the DaemonSet status counts pods, not nodes: check which node's pod is down"),
-            remediation=f"fix the primary CNI first (kubectl -n {here[0].namespace} get pods -o wide "
+            remediation=f"fix the primary CNI first (kubectl -n {failing[0].namespace} get pods -o wide "
             f"--field-selector spec.nodeName={name}; kubectl logs on the failing pod); "
             "Multus recovers once its config appears",
         )
