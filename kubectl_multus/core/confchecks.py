@@ -161,14 +161,16 @@ def renamed_away(ctx: Context, cilium: tuple[str | None, str] | None) -> list[Fi
     return out
 
 
-def cilium_exclusive_finding(namespace: str, value: str | None, where: str, renamed: bool) -> Finding | None:
+def cilium_exclusive_finding(
+    namespace: str, daemonset: str, value: str | None, where: str, renamed: bool
+) -> Finding | None:
     """Cilium with cni-exclusive on renames every other config in the conf dir whenever its agent
     restarts: a restored 00-multus.conf goes again. Changing it is Cilium's setting: a manual step."""
     if value is not None and not value.startswith("true"):
         return None
     if value is None and not renamed:
         return None
-    state = f"cni-exclusive is {value}" if value is not None else f"cni-exclusive could not be read ({where})"
+    state = f"cni-exclusive {value}" if value is not None else f"cni-exclusive that could not be read ({where})"
     return Finding(
         "M214",
         Severity.WARNING,
@@ -181,7 +183,7 @@ def cilium_exclusive_finding(namespace: str, value: str | None, where: str, rena
         evidence=(where,),
         remediation=f"helm upgrade cilium cilium/cilium -n {namespace} --reuse-values --set cni.exclusive=false "
         f'(or set cni-exclusive: "false" in ConfigMap {namespace}/cilium-config and run '
-        f"kubectl -n {namespace} rollout restart ds/cilium)",
+        f"kubectl -n {namespace} rollout restart ds/{daemonset})",
     )
 
 

@@ -164,7 +164,9 @@ def _multus_conf(
         out.extend(renamed)
         if cilium is not None and exclusive is not None:
             by_cilium = any(f.current and f.current.endswith(".cilium_bak") for f in renamed)
-            claim = cilium_exclusive_finding(cilium.namespace, exclusive[0], exclusive[1], by_cilium)
+            claim = cilium_exclusive_finding(
+                cilium.namespace, meta(cilium.ds, "name"), exclusive[0], exclusive[1], by_cilium
+            )
             out.extend([claim] if claim else [])
         if auto and pod_ok and not renamed:
             out.append(
