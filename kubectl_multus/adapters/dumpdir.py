@@ -6,6 +6,7 @@ DIR/logs/<ns>/<pod>/<container>.previous.log   log of the previous run
 DIR/nodes/<node>/<host path>      copies of node files
 DIR/nodes/<node>/.captured        optional: the host dirs that were copied, one per line
 DIR/nodes/<node>/.unreadable      optional: why the node's files could not be read
+DIR/.captured-at                  optional: when it was captured (ISO 8601 UTC, one line)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kubectl_multus.core.snapshot import Entry, NodeFiles, Snapshot
 from kubectl_multus.errors import InputError
 
 MAX_TEXT = 256 * 1024
+CAPTURED_AT = ".captured-at"
 KINDS = {"Node": "nodes", "DaemonSet": "daemonsets", "ConfigMap": "configmaps", "Pod": "pods"}
 
 
@@ -131,6 +133,8 @@ def load(path: str) -> Snapshot:
                     node_errors[node_dir.name] = unreadable.read_text().strip() or "unreadable"
                 else:
                     node_files[node_dir.name] = read_node_files(node_dir)
+        stamp = root / CAPTURED_AT
+        captured_at = stamp.read_text(encoding="utf-8", errors="replace").strip() if stamp.is_file() else ""
     except OSError as exc:
         raise InputError(f"cannot read dump {path}: {exc.strerror or exc}: {exc.filename}") from exc
     if not any(buckets.values()):
@@ -145,4 +149,5 @@ def load(path: str) -> Snapshot:
         logs=logs,
         node_files=node_files,
         node_errors=node_errors,
+        captured_at=captured_at,
     )

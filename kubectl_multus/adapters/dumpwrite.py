@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from kubectl_multus import __version__
+from kubectl_multus.adapters.dumpdir import CAPTURED_AT
 from kubectl_multus.core.paths import norm
 from kubectl_multus.core.redact import REDACTED, redact_identities, strip_secrets
 from kubectl_multus.core.snapshot import Entry, NodeFiles, Obj, Snapshot
@@ -182,6 +183,8 @@ def _plan(snapshot: Snapshot, redacted: bool) -> list[_Op]:
         objs: tuple[Obj, ...] = getattr(snapshot, bucket)
         if objs:
             ops.append(_Op(f"objects/{bucket}.yaml", "file", _as_list(objs, kind, api_version)))
+    if snapshot.captured_at and "\n" not in snapshot.captured_at:
+        ops.append(_Op(CAPTURED_AT, "file", f"{snapshot.captured_at}\n".encode()))
     for (ns, pod, container, previous), text in sorted(snapshot.logs.items()):
         if container.endswith(".previous"):
             raise InputError(f"cannot write dump: container name {container!r} would read back as a previous log")

@@ -178,8 +178,13 @@ class Fixer:
             with self._api(f"reading ConfigMap {t.namespace}/{t.name}"):
                 cm = self._json(core_api(self.client).read_namespaced_config_map(t.name, t.namespace, **self._kw()))
             return (cm.get("data") or {}).get(t.key)
+        from kubectl_multus.core.planner import creates
+
         with self._node_files(t) as files:
-            return files.read(t.path).decode("utf-8", errors="replace")
+            now = files.read_if_there(t.path)
+        if now is None:  # missing: what the plan expects only when it puts the file (back) there
+            return "" if creates(item) else None
+        return now.decode("utf-8", errors="replace")
 
     # --- node files through a writer pod -------------------------------------------------------
     def _writer(self, t: Target) -> dict[str, Any]:
@@ -227,7 +232,7 @@ class Fixer:
         self.done.append(Done(item, backup, undo))
 
     def _write(self, item: TargetPlan, report: Report) -> None:
-        from kubectl_multus.core.planner import dump_yaml, removes
+        from kubectl_multus.core.planner import creates, dump_yaml, removes
 
         t = item.target
         cluster = statedir.cluster_key(self.conn.context, self.conn.server)
@@ -282,11 +287,16 @@ class Fixer:
                 )
             return
         with self._node_files(t) as files:
-            original = files.read(t.path)
-            if original.decode("utf-8", errors="replace") != item.before:
+            original = files.read_if_there(t.path)
+            if (original is None and not creates(item)) or (original or b"").decode(
+                "utf-8", errors="replace"
+            ) != item.before:
                 raise Refused(f"{t} changed since it was planned; run fix again")
-            node_copy = files.backup(t.path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
-            backup = statedir.save(cluster, t, original, node_copy)
+            if original is None:  # put back where it is missing: undoing it removes it
+                backup = statedir.save(cluster, t, b"", absent=True)
+            else:
+                node_copy = files.backup(t.path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+                backup = statedir.save(cluster, t, original, node_copy)
             after = None if removes(item) else item.after.encode()
 
             def undo_file() -> bool:
@@ -298,7 +308,10 @@ class Fixer:
                         raise RollbackFailed(
                             f"{t} was changed by someone else meanwhile; the original is in {backup.folder}"
                         )
-                    again.write(t.path, original)
+                    if original is None:
+                        again.remove(t.path)
+                    else:
+                        again.write(t.path, original)
                     return True
 
             self._register(item, backup, undo_file)
@@ -456,7 +469,10 @@ class Fixer:
                         cluster, t, now, files.backup(t.path, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
                     )
                     self.say(f"kept the current {t} in {kept.folder}")
-                files.write(t.path, original)
+                if backup.absent:  # fix put it there: rolling back removes it
+                    files.remove(t.path)
+                else:
+                    files.write(t.path, original)
         elif t.kind == "ConfigMap":
             old = (json.loads(original).get("data") or {}).get(t.key)
             core = core_api(self.client)

@@ -24,6 +24,7 @@ from kubectl_multus.core import capture
 from kubectl_multus.core.diagnose import runs_on
 from kubectl_multus.core.install import Install, find_installs
 from kubectl_multus.core.paths import MountTable
+from kubectl_multus.core.primarycni import CILIUM_CONFIG, primary_kind
 from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, meta
 from kubectl_multus.errors import ClusterError, InputError, NodeAccessError
 
@@ -134,8 +135,11 @@ def _selector(ds: Obj) -> str:
 def read(
     conn: Connection, opts: Options, helpers: helperpod.HelperPods, progress: Callable[[str], None] = lambda _: None
 ) -> Snapshot:
+    import time
+
     from kubernetes.client import ApiException, AppsV1Api, CoreV1Api, CustomObjectsApi
 
+    captured_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # "now" for expiry checks
     client = new_client(conn)
     kw: dict[str, Any] = {"_preload_content": False, "_request_timeout": conn.timeout}
     core: Any = CoreV1Api(client)
@@ -160,6 +164,19 @@ def read(
         for ns in sorted({i.namespace for i in installs}):
             with api_errors(conn, f"listing ConfigMaps in {ns}"):
                 configmaps += _items(core.list_namespaced_config_map(ns, **kw))
+        # Cilium's cni-exclusive (ConfigMap cilium-config) when Cilium lives outside Multus's
+        # namespaces: one filtered list per such namespace, none on clusters without Cilium.
+        for ns in sorted(
+            {meta(d, "namespace") for d in daemonsets if primary_kind(d) == "cilium"} - {i.namespace for i in installs}
+        ):
+            try:
+                with api_errors(conn, f"listing ConfigMap {ns}/{CILIUM_CONFIG}"):
+                    configmaps += _items(
+                        core.list_namespaced_config_map(ns, field_selector=f"metadata.name={CILIUM_CONFIG}", **kw)
+                    )
+            except ClusterError as exc:  # not ours to read: the finding then says to check by hand
+                if not isinstance(exc.__cause__, ApiException) or exc.__cause__.status not in (403, 404):
+                    raise
         for inst in installs:
             with api_errors(conn, f"listing the pods of {inst.ref}"):
                 pods += _items(core.list_namespaced_pod(inst.namespace, label_selector=_selector(inst.ds), **kw))
@@ -201,6 +218,7 @@ def read(
         job.logs,
         job.files,
         job.errors,
+        captured_at,
     )
 
 

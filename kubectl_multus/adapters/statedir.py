@@ -38,22 +38,31 @@ class Backup:
     target: Target
     created: str
     node_copy: str  # where the node keeps its own copy ("" for API objects)
+    absent: bool = False  # the file was not there: restoring it means removing it
 
     @property
     def original(self) -> bytes:
         return (self.folder / "original").read_bytes()
 
 
-def save(cluster: str, target: Target, original: bytes, node_copy: str = "", base: Path | None = None) -> Backup:
+def save(
+    cluster: str,
+    target: Target,
+    original: bytes,
+    node_copy: str = "",
+    base: Path | None = None,
+    *,
+    absent: bool = False,
+) -> Backup:
     try:
-        return _save(cluster, target, original, node_copy, base)
+        return _save(cluster, target, original, node_copy, base, absent)
     except OSError as exc:
         raise InputError(
             f"cannot keep a local backup in {base or root()}: {exc.strerror or exc}; nothing was changed"
         ) from exc
 
 
-def _save(cluster: str, target: Target, original: bytes, node_copy: str, base: Path | None) -> Backup:
+def _save(cluster: str, target: Target, original: bytes, node_copy: str, base: Path | None, absent: bool) -> Backup:
     created = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     where = target.node or "cluster"
     folder = (base or root()) / _slug(cluster) / _slug(where) / f"{created}-{_slug(str(target))}"
@@ -63,11 +72,11 @@ def _save(cluster: str, target: Target, original: bytes, node_copy: str, base: P
         n += 1
     folder.mkdir(parents=True, mode=0o700)
     (folder / "original").write_bytes(original)
-    meta = {"cluster": cluster, "target": asdict(target), "created": created, "node_copy": node_copy}
+    meta = {"cluster": cluster, "target": asdict(target), "created": created, "node_copy": node_copy, "absent": absent}
     tmp = folder / ".backup.json.tmp"
     tmp.write_text(json.dumps(meta, indent=2) + "\n")
     tmp.replace(folder / "backup.json")  # written last and whole: a backup.json means a complete backup
-    return Backup(folder, cluster, target, created, node_copy)
+    return Backup(folder, cluster, target, created, node_copy, absent)
 
 
 def listing(cluster: str, base: Path | None = None) -> list[Backup]:
@@ -83,7 +92,12 @@ def listing(cluster: str, base: Path | None = None) -> list[Backup]:
             continue
         found.append(
             Backup(
-                meta_file.parent, meta["cluster"], Target(**meta["target"]), meta["created"], meta.get("node_copy", "")
+                meta_file.parent,
+                meta["cluster"],
+                Target(**meta["target"]),
+                meta["created"],
+                meta.get("node_copy", ""),
+                bool(meta.get("absent", False)),
             )
         )
     return sorted(found, key=lambda b: (b.created, b.folder.name), reverse=True)

@@ -6,7 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from kubectl_multus.core.distros import RuntimeDirs, runtime_dirs
+from kubectl_multus.core.confchecks import check_generated, cilium_exclusive_finding, renamed_away
+from kubectl_multus.core.distros import RuntimeDirs, is_primary_config, runtime_dirs
 from kubectl_multus.core.findings import CATALOGUE, Change, Finding, Severity, Target, sort_key
 from kubectl_multus.core.flags import check_cni_version, check_flags
 from kubectl_multus.core.images import check_image_flavour
@@ -30,6 +31,7 @@ from kubectl_multus.core.pathchecks import (
     stray_configs,
 )
 from kubectl_multus.core.podchecks import check_pod, check_resources, log_hits, pod_summary, pods_of
+from kubectl_multus.core.primarycni import PrimaryDaemonSet, check_primary_down, cilium_exclusive, primary_daemonsets
 from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, configmap_text, meta
 
 
@@ -140,7 +142,9 @@ def read_daemon_config(snapshot: Snapshot, inst: Install, files: NodeFiles | Non
     return DaemonConfig(loc, where, text, data, error and f"{where}: {error}")
 
 
-def _multus_conf(ctx: Context, pod_ok: bool | None, conf_file: str) -> list[Finding]:
+def _multus_conf(
+    ctx: Context, pod_ok: bool | None, conf_file: str, snapshot: Snapshot, cilium: PrimaryDaemonSet | None
+) -> list[Finding]:
     """The 00-multus.conf(list) Multus wrote (not in auto mode: the file it copied) into the runtime's conf dir."""
     files = ctx.files
     auto = conf_file == "auto"
@@ -155,7 +159,16 @@ def _multus_conf(ctx: Context, pod_ok: bool | None, conf_file: str) -> list[Find
     ]
     out: list[Finding] = []
     if not names:
-        if auto and pod_ok:
+        exclusive = cilium_exclusive(snapshot, cilium) if cilium is not None else None
+        renamed = renamed_away(ctx, exclusive)
+        out.extend(renamed)
+        if cilium is not None and exclusive is not None:
+            by_cilium = any(f.current and f.current.endswith(".cilium_bak") for f in renamed)
+            claim = cilium_exclusive_finding(
+                cilium.namespace, meta(cilium.ds, "name"), exclusive[0], exclusive[1], by_cilium
+            )
+            out.extend([claim] if claim else [])
+        if auto and pod_ok and not renamed:
             out.append(
                 Finding(
                     "M203",
@@ -179,6 +192,8 @@ def _multus_conf(ctx: Context, pod_ok: bool | None, conf_file: str) -> list[Find
             out.append(_broken_conf(ctx, path, name, error, names))
         if not data:
             continue
+        if auto and name.startswith("00-multus.conf"):
+            out.extend(check_generated(ctx, path, data, snapshot.captured_at))
         raw = data.get("plugins")
         plugins: list[Any] = raw if isinstance(raw, list) else [data]
         kubeconfig = next((p.get("kubeconfig") for p in plugins if isinstance(p, dict) and p.get("kubeconfig")), None)
@@ -205,6 +220,30 @@ def _multus_conf(ctx: Context, pod_ok: bool | None, conf_file: str) -> list[Find
             )
         )
     return out
+
+
+# Log lines that say the primary config is missing (thin, thick), as opposed to unreadable.
+_NO_MASTER = ("cannot find valid master CNI config", "could not find a plugin configuration in")
+_AUTOCONFIG = ("--multus-autoconfig-dir", "multusAutoconfigDir")
+
+
+def _no_primary(
+    inst: Install, dirs: RuntimeDirs, files: NodeFiles | None, hits: list[Any], findings: list[Finding]
+) -> str:
+    """Why the node has no primary CNI config at all ("" when it has one, or when Multus looks in
+    the wrong place: then the path findings are the cause, not the primary CNI)."""
+    if files is not None:
+        names = files.listdir(dirs.conf_dir)
+        mounted = [m.volume.host_path for m in inst.mounts.mounts if m.volume.kind == "hostPath" and m.volume.host_path]
+        for d in [dirs.conf_dir, *mounted]:
+            if d != "/" and any(is_primary_config(n) for n in files.listdir(d) or []):
+                return ""  # there is one (if Multus misses it, its path findings say why)
+        if names is None:
+            return ""
+        return f"host {dirs.conf_dir} holds no primary CNI config ({', '.join(names) or 'empty'})"
+    path_wrong = any(f.code != "M202" and f.field.endswith(_AUTOCONFIG) for f in findings)
+    line = next((h.line for h in hits if any(m in h.line for m in _NO_MASTER)), None)
+    return f"log ({inst.container_name}): {line}" if line and not path_wrong else ""
 
 
 def _broken_conf(ctx: Context, path: str, name: str, error: str, names: list[str]) -> Finding:
@@ -280,6 +319,7 @@ def diagnose_node(
     findings: list[Finding] = []
     dc = None
     settings: list[Setting] = []
+    primaries = primary_daemonsets(snapshot, [i.ds for i in find_installs(snapshot)])
     if inst.mode == "thin":
         settings = thin_settings(inst)
     else:
@@ -331,7 +371,8 @@ def diagnose_node(
         summary = pod_summary(pod, inst.container_name) if pod is not None else None
         pod_ok = None if summary is None else summary["phase"] == "Running" and summary["ready"]
         auto = by_name.get("--multus-conf-file") or by_name.get("multusConfigFile")
-        findings.extend(_multus_conf(ctx, pod_ok, (auto.effective if auto else None) or "auto"))
+        cilium = next((p for p in primaries if p.kind == "cilium" and runs_on(node, p.ds)), None)
+        findings.extend(_multus_conf(ctx, pod_ok, (auto.effective if auto else None) or "auto", snapshot, cilium))
         logs = ""
         if pod is not None:
             logs = "\n".join(
@@ -345,7 +386,12 @@ def diagnose_node(
         loc = inst.mounts.resolve(s.effective) if s.effective and s.effective.startswith("/") else None
         if loc is not None and loc.mount is not None:
             volumes[s.name] = loc.mount.volume.name
-    findings = _attach_logs(findings, log_hits(snapshot, inst, pod), inst, node_name, volumes)
+    hits = log_hits(snapshot, inst, pod)
+    findings = _attach_logs(findings, hits, inst, node_name, volumes)
+    why = _no_primary(inst, dirs, files, hits, findings)
+    if why:
+        multus = [i.ds for i in find_installs(snapshot)]
+        findings.append(check_primary_down(snapshot, multus, node, runs_on, why))
     if node_name in snapshot.node_errors:
         files_state = f"unreadable: {snapshot.node_errors[node_name]}"
         findings.append(

@@ -273,6 +273,68 @@ CATALOGUE: dict[str, Code] = {
             "remove the file; the Multus pod writes a fresh one when it starts",
         ),
         Code(
+            "M207",
+            Severity.ERROR,
+            "Multus config renamed away",
+            "a renamed 00-multus.conf(list) (*.cilium_bak, *.bak) is not the only one in the runtime's conf dir "
+            "(else the runtime calls the primary CNI directly)",
+            "put it back (the plan writes the renamed copy back) and restart that node's Multus pod; stop the "
+            "tool that renamed it (Cilium: cni.exclusive=false)",
+        ),
+        Code(
+            "M208",
+            Severity.ERROR,
+            "primary CNI not ready",
+            "where no primary CNI config exists, the DaemonSet of the primary CNI (canal, calico, flannel, cilium, "
+            "...) has every pod ready",
+            "fix the primary CNI first; Multus recovers once its config appears",
+        ),
+        Code(
+            "M209",
+            Severity.WARNING,
+            "primary CNI to check by hand",
+            "where no primary CNI config exists and no DaemonSet of a known primary CNI explains it",
+            "check the primary CNI's pod on the node (kubectl get pods -A -o wide --field-selector spec.nodeName=NODE)",
+        ),
+        Code(
+            "M210",
+            Severity.ERROR,
+            "Multus config delegates to Multus",
+            "the delegate (thin) or clusterNetwork (thick) of 00-multus.conf(list) is not a multus or multus-shim "
+            "config",
+            "remove the file (and the leftover Multus config it was made from) and restart that node's Multus pod",
+        ),
+        Code(
+            "M211",
+            Severity.WARNING,
+            "Multus config stale",
+            "the primary in 00-multus.conf(list) (delegate name and type, or clusterNetwork) is the primary config "
+            "Multus would take now",
+            "restart that node's Multus pod: it regenerates the file from the current primary",
+        ),
+        Code(
+            "M212",
+            Severity.ERROR,
+            "Multus config cniVersion rejects its delegate",
+            "00-multus.conf(list) has no cniVersion of 0.4.0 or later over a delegate below 0.4.0",
+            "regenerate it with the primary's cniVersion (thick: daemon config cniVersion)",
+        ),
+        Code(
+            "M213",
+            Severity.ERROR,
+            "Multus kubeconfig token expired",
+            "the service-account token in the kubeconfig 00-multus.conf names has not expired (exp claim only)",
+            "restart that node's Multus pod: the entrypoint writes a fresh token",
+        ),
+        Code(
+            "M214",
+            Severity.WARNING,
+            "Cilium renames other CNI configs",
+            "Cilium, where it runs beside Multus, has cni-exclusive false",
+            "helm upgrade cilium --reuse-values --set cni.exclusive=false (ConfigMap cilium-config "
+            'cni-exclusive: "false"), then restart the Cilium agents',
+        ),
+        Code(
             "M301",
             Severity.INFO,
             "resources and QoS",

@@ -58,6 +58,13 @@ def _render(target: Target, changes: list[Change], snapshot: Snapshot, report: R
     else:
         files = snapshot.node_files.get(target.node)
         text = files.read(target.path) if files else None
+        content = next((c.value for c in changes if c.key == "file" and c.value is not None), None)
+        if content is not None and files is not None and (text is not None or files.exists(target.path) is False):
+            # The whole file written (or put back where it is missing: before is then "").
+            label = f"node/{target.node}{target.path}"
+            before = text or ""
+            diff = unified_diff(before, content, label)
+            return TargetPlan(target, tuple(changes), before, content, diff, _restart(target, report))
         if text is None:
             return f"{target}: its content is not in the snapshot, so no diff can be shown"
         if any(c.key == "file" and c.value is None for c in changes):  # the file goes away
@@ -122,6 +129,15 @@ def build_plan(report: Report, snapshot: Snapshot, node: str | None = None) -> F
 def removes(item: TargetPlan) -> bool:
     """Does this plan item delete its node file (rather than rewrite it)?"""
     return item.target.kind == "NodeFile" and any(c.key == "file" and c.value is None for c in item.changes)
+
+
+def creates(item: TargetPlan) -> bool:
+    """Does this plan item write a node file that is not there now (before is empty)?"""
+    return (
+        item.target.kind == "NodeFile"
+        and item.before == ""
+        and any(c.key == "file" and c.value is not None for c in item.changes)
+    )
 
 
 def applied(snapshot: Snapshot, plan: FixPlan) -> Snapshot:

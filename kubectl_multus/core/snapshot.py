@@ -91,7 +91,8 @@ class Snapshot:
     """Everything diagnose needs, gathered once.
 
     `logs` is keyed by (namespace, pod, container, previous). `node_files` holds an entry
-    for each node whose files were looked at; `node_errors` says why a node could not be read.
+    for each node whose files were looked at; `node_errors` says why a node could not be read;
+    `captured_at` when it was read.
     """
 
     source: str
@@ -103,6 +104,9 @@ class Snapshot:
     logs: Mapping[tuple[str, str, str, bool], str] = field(default_factory=dict)
     node_files: Mapping[str, NodeFiles] = field(default_factory=dict)
     node_errors: Mapping[str, str] = field(default_factory=dict)
+    # When it was read (ISO 8601 UTC, "2026-12-03T19:40:00Z"; "" unknown): "now" for checks of
+    # expiry, so a dump is judged as of its capture, not of the day it is read.
+    captured_at: str = ""
 
     def configmap(self, namespace: str, name: str) -> Obj | None:
         for cm in self.configmaps:

@@ -268,3 +268,49 @@ def test_exec_breaking_after_the_rename_is_rolled_back(tmp_path: Path) -> None:
         assert "broke off" in r.stderr and "restored file" in r.stderr
         assert (sim.node_root("k3s-2") / DAEMON_CONFIG).read_bytes() == original
         assert helper_pods(sim) == []
+
+
+def test_multus_conf_renamed_away_by_cilium_is_put_back(tmp_path: Path) -> None:
+    """field-11 live: Cilium (in its own namespace, cni-exclusive on) renamed worker-1's 00-multus.conf."""
+    conf = "etc/cni/net.d/00-multus.conf"
+    with sim_from(EXAMPLES / "kubeadm-healthy", tmp_path / "sim") as sim:
+        sim.add(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": "cilium-config", "namespace": "cilium"},
+                "data": {"cni-exclusive": "true"},
+            }
+        )
+        labels = {"k8s-app": "cilium"}
+        agent = {"name": "cilium-agent", "image": "docker.io/library/busybox:1.36.1", "command": ["sleep", "86400"]}
+        sim.add(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "DaemonSet",
+                "metadata": {"name": "cilium", "namespace": "cilium"},
+                "spec": {
+                    "selector": {"matchLabels": labels},
+                    "template": {"metadata": {"labels": labels}, "spec": {"containers": [agent]}},
+                },
+            }
+        )
+        original = (sim.node_root("worker-1") / conf).read_bytes()
+        (sim.node_root("worker-1") / conf).rename(sim.node_root("worker-1") / f"{conf}.cilium_bak")
+        sim.sync()
+        sim.requests.clear()
+        r = cli("diagnose", KC, str(sim.kubeconfig), "-o", "json")
+        found = {f["code"]: f for f in json.loads(r.stdout)["findings"]}
+        assert found["M207"]["nodes"] == ["worker-1"] and found["M207"]["current"].endswith(".cilium_bak")
+        assert found["M214"]["current"] == "true"  # read from the cilium namespace
+        cm_lists = [q for q in sim.requests if q.verb == "list" and q.resource == "configmaps"]
+        assert sorted(q.namespace for q in cm_lists) == ["cilium", "kube-system"]
+        plan = json.loads(cli("fix", KC, str(sim.kubeconfig), "--node", "worker-1", "--dry-run", "-o", "json").stdout)
+        assert [t["after"] for t in plan["targets"]] == [original.decode()]
+        assert any("cni.exclusive=false" in m for m in plan["manual"])
+        r = cli("fix", KC, str(sim.kubeconfig), "--node", "worker-1", "--yes")
+        assert r.exit_code == 0, r.stderr
+        assert json.loads((sim.node_root("worker-1") / conf).read_text())["type"] == "multus-shim"
+        assert ready(multus_pods(sim)["worker-1"])
+        again = json.loads(cli("diagnose", KC, str(sim.kubeconfig), "-o", "json").stdout)
+        assert not [f for f in again["findings"] if f["code"] == "M207"]

@@ -253,3 +253,140 @@ def test_field_16_thin_image_in_the_v4_0_2_thick_manifest(shared):
     }
     assert images == {case["expected_fix"]["ds.image"]}
     assert not [f for f in diagnose(snap).findings if f.code == "M117"]  # the manifest as shipped (-thick) is fine
+
+
+def _canal(ready: int, desired: int) -> dict:
+    """RKE2's canal DaemonSet (calico-node and flannel in one pod), with its status counts."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "rke2-canal", "namespace": "kube-system"},
+        "spec": {
+            "selector": {"matchLabels": {"k8s-app": "canal"}},
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "calico-node", "image": "rancher/hardened-calico:v3.29.2-build20250306"},
+                        {"name": "kube-flannel", "image": "rancher/hardened-flannel:v0.26.5-build20250306"},
+                    ]
+                }
+            },
+        },
+        "status": {"desiredNumberScheduled": desired, "numberReady": ready, "numberAvailable": ready},
+    }
+
+
+def test_field_09_primary_cni_down_makes_multus_the_victim(shared):
+    """RKE2 on RHEL 10: canal crash-loops, never writes its conflist; Multus only reports the missing master."""
+    from dataclasses import replace
+
+    snap, case = field_snapshot(shared, "field-09", "k8snetworkplumbingwg-multus-cni/multus-daemonset.yml")
+    node = sc.node("node-1", "rke2")
+    files = {path: "x" for path in case["host_files"]}
+    with_files = replace(
+        snap, nodes=(node,), node_files={"node-1": sc.node_files(files, ["/etc/cni/net.d", "/opt/cni/bin"])}
+    )
+    for base in (snap, with_files):  # from the log line alone, and from the node's files
+        broken = replace(base, daemonsets=(*base.daemonsets, _canal(0, 1)))
+        report = diagnose(broken)
+        down = [f for f in report.findings if f.code == "M208"]
+        assert len(down) == 1 and down[0].object == "DaemonSet kube-system/rke2-canal", report.findings
+        assert "canal" in down[0].message and "victim" in down[0].message
+        assert "0 of 1 pods ready" in " ".join(down[0].evidence)
+        assert "Multus recovers once its config appears" in down[0].remediation
+        assert any("fix the primary CNI first" in m for m in build_plan(report, broken).manual)
+        # no DaemonSet of a primary CNI visible: a check by hand, never silence
+        unseen = [f for f in diagnose(base).findings if f.code in ("M208", "M209")]
+        assert [f.code for f in unseen] == ["M209"] and "kubectl get pods -A" in unseen[0].remediation
+    healthy = replace(with_files, daemonsets=(*snap.daemonsets, _canal(1, 1)))
+    conflist = json.dumps({"name": "k8s-pod-network", "cniVersion": "1.0.0", "plugins": [{"type": "calico"}]})
+    healthy = replace(
+        healthy,
+        node_files={"node-1": sc.node_files({**files, "/etc/cni/net.d/10-canal.conflist": conflist}, ["/opt/cni/bin"])},
+        logs={},
+    )
+    assert not [f for f in diagnose(healthy).findings if f.code in ("M208", "M209")]
+
+
+def _cilium_case(shared, exclusive: str | None):
+    from dataclasses import replace
+
+    snap, case = field_snapshot(shared, "field-11", "k8snetworkplumbingwg-multus-cni/multus-daemonset.yml")
+    cilium_ds = {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "cilium", "namespace": "kube-system"},
+        "spec": {
+            "selector": {"matchLabels": {"k8s-app": "cilium"}},
+            "template": {"spec": {"containers": [{"name": "cilium-agent", "image": "quay.io/cilium/cilium:v1.11.6"}]}},
+        },
+        "status": {"desiredNumberScheduled": 1, "numberReady": 1},
+    }
+    cms = snap.configmaps
+    if exclusive is not None:
+        cms = (
+            *cms,
+            {"metadata": {"name": "cilium-config", "namespace": "kube-system"}, "data": {"cni-exclusive": exclusive}},
+        )
+    cilium = json.dumps({"cniVersion": "0.3.1", "name": "cilium", "type": "cilium-cni", "enable-debug": False})
+    multus = json.dumps(
+        {
+            "cniVersion": "0.3.1",
+            "name": "multus-cni-network",
+            "type": "multus",
+            "kubeconfig": "/etc/cni/net.d/multus.d/multus.kubeconfig",
+            "delegates": [json.loads(cilium)],
+        }
+    )
+    files = {
+        "/etc/cni/net.d/05-cilium.conflist": cilium,
+        "/etc/cni/net.d/00-multus.conf.cilium_bak": multus,
+        "/etc/cni/net.d/multus.d/multus.kubeconfig": "apiVersion: v1\nkind: Config\n",
+    }
+    assert sorted(files) == sorted(case["host_files"])
+    running = sc.pod(snap.daemonsets[0], "node-1")  # Running, no errors, no logs
+    snap = replace(
+        snap,
+        daemonsets=(*snap.daemonsets, cilium_ds),
+        configmaps=cms,
+        pods=(running,),
+        logs={},
+        node_files={"node-1": sc.node_files(files, ["/opt/cni/bin"])},
+    )
+    return snap, case, multus
+
+
+def test_field_11_cilium_renamed_00_multus_conf_away(shared):
+    snap, case, multus = _cilium_case(shared, "true")
+    report = diagnose(snap)
+    renamed = [f for f in report.findings if f.code == "M207"]
+    assert len(renamed) == 1, report.findings
+    f = renamed[0]
+    assert f.current == "/etc/cni/net.d/00-multus.conf.cilium_bak" and f.expected == "/etc/cni/net.d/00-multus.conf"
+    assert "05-cilium.conflist" in f.message and "Cilium" in f.message
+    assert any("cni-exclusive: true" in e and "kube-system/cilium-config" in e for e in f.evidence)
+    assert "M203" not in {x.code for x in report.findings}  # M207 explains the missing file
+    claim = [x for x in report.findings if x.code == "M214"]
+    assert len(claim) == 1 and claim[0].current == "true" and claim[0].expected == "false"
+    plan = build_plan(report, snap, "node-1")
+    restored = [i for i in plan.items if i.target.path == "/etc/cni/net.d/00-multus.conf"]
+    assert "host./etc/cni/net.d/00-multus.conf" in case["expected_fix"]
+    assert len(restored) == 1 and restored[0].before == "" and restored[0].after == multus
+    assert "restart the Multus pod on node node-1" in restored[0].restart
+    assert any("--set cni.exclusive=false" in m and 'cni-exclusive: "false"' in m for m in plan.manual)
+    # once written back, nothing is renamed away any more (cni-exclusive itself stays a manual step)
+    from kubectl_multus.core.planner import applied
+
+    after = diagnose(applied(snap, plan))
+    assert not [x for x in after.findings if x.code == "M207"]
+
+
+def test_field_11_variants_cilium_setting_unknown_or_off(shared):
+    snap, _, _ = _cilium_case(shared, None)  # cilium-config not visible: say so, still restore
+    report = diagnose(snap)
+    assert [f.code for f in report.findings if f.code in ("M207", "M214")] == ["M207", "M214"]
+    claim = next(f for f in report.findings if f.code == "M214")
+    assert claim.current is None and "could not be read" in claim.message
+    snap, _, _ = _cilium_case(shared, "false")  # renamed by an earlier run: restore, nothing to change in Cilium
+    codes = {f.code for f in diagnose(snap).findings}
+    assert "M207" in codes and "M214" not in codes
