@@ -92,6 +92,8 @@ class Snapshot:
 
     `logs` is keyed by (namespace, pod, container, previous). `node_files` holds an entry
     for each node whose files were looked at; `node_errors` says why a node could not be read.
+    `workloads` are the other pods that ask Multus for networks (annotation
+    k8s.v1.cni.cncf.io/networks), kept apart from `pods`, which are Multus's own.
     """
 
     source: str
@@ -103,6 +105,7 @@ class Snapshot:
     logs: Mapping[tuple[str, str, str, bool], str] = field(default_factory=dict)
     node_files: Mapping[str, NodeFiles] = field(default_factory=dict)
     node_errors: Mapping[str, str] = field(default_factory=dict)
+    workloads: tuple[Obj, ...] = ()
 
     def configmap(self, namespace: str, name: str) -> Obj | None:
         for cm in self.configmaps:

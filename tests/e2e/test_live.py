@@ -55,6 +55,7 @@ def test_live_verdict_matches_the_real_multus(path: Path, tmp_path: Path) -> Non
         scenario["node_distribution"],
         scenario["node_cni_conf_dir"],
         scenario.get("host_files_before"),
+        primary_plugins=True,
     )
     for obj in scenario["manifest"]:
         sim.add(obj)
@@ -85,7 +86,7 @@ def counts(sim: Cluster) -> dict[str, int]:
 def grow(sim: Cluster, extra: int) -> None:
     for i in range(extra):
         sim.add(node(f"extra-{i}"))
-        make_node(sim.node_root(f"extra-{i}"), "kubeadm", "/etc/cni/net.d")
+        make_node(sim.node_root(f"extra-{i}"), "kubeadm", "/etc/cni/net.d", primary_plugins=True)
     sim.sync()
     sim.requests.clear()
 
