@@ -30,28 +30,8 @@ MULTUS_BINARY = {"thin": "multus", "thick": "multus-shim"}
 DEFAULT_BIN_DIR = "/opt/cni/bin"  # Multus's binDir when its conf or daemon config sets none
 
 # containernetworking/plugins (the package to install for these); flannel left it in v1.0 for its own repo.
-REFERENCE_PLUGINS = frozenset(
-    [
-        "bridge",
-        "ipvlan",
-        "loopback",
-        "macvlan",
-        "ptp",
-        "vlan",
-        "host-device",
-        "dummy",
-        "tap",
-        "dhcp",
-        "host-local",
-        "static",
-        "tuning",
-        "portmap",
-        "bandwidth",
-        "sbr",
-        "firewall",
-        "vrf",
-    ]
-)
+REFERENCE_PLUGINS = frozenset(("bridge", "ipvlan", "loopback", "macvlan", "ptp", "vlan", "host-device", "dummy",
+    "tap", "dhcp", "host-local", "static", "tuning", "portmap", "bandwidth", "sbr", "firewall", "vrf"))  # fmt: skip
 # Other plugins users name in NADs, only to suggest a spelling for an unknown type.
 OTHER_PLUGINS = ("whereabouts", "sriov", "ib-sriov", "ovn-k8s-cni-overlay", "calico", "calico-ipam", "flannel",
                  "cilium-cni", "multus", "multus-shim", "route-override", "kube-ovn", "antrea")  # fmt: skip
@@ -109,8 +89,8 @@ def nad_ref(nad: Obj) -> str:
     return f"{meta(nad, 'namespace', 'default')}/{meta(nad, 'name')}"
 
 
-def nads(snapshot_others: Iterable[Obj]) -> list[Obj]:
-    return [o for o in snapshot_others if o.get("kind") == NAD_KIND]
+def nads(objs: Iterable[Obj]) -> list[Obj]:
+    return [o for o in objs if o.get("kind") == NAD_KIND]
 
 
 def nad_config(nad: Obj) -> NadConfig:
@@ -162,7 +142,7 @@ def _remedy(binary: str, install_dir: str, multus: bool, who: str) -> str:
         source = "from a containernetworking/plugins release (github.com/containernetworking/plugins/releases)"
     else:
         source = f"from the project that provides the {binary} plugin, or fix the type in {who}"
-    return f"install {binary} as {target} on every node listed, {source}; Multus never downloads binaries"
+    return f"install {binary} as {target} on every node listed, {source} (kubectl multus does not install binaries)"
 
 
 def missing_binaries(
@@ -304,12 +284,7 @@ def attach_find_failures(
         if binary == multus_binary:
             rest.append(hit)
             continue
-        listings = [files.listdir(d) for d in searched] if files is not None else []
-        if (
-            listings
-            and all(listing is not None for listing in listings)
-            and any(binary in (lst or []) for lst in listings)
-        ):
+        if files is not None and any(binary in (files.listdir(d) or []) for d in searched):
             continue  # installed since the log line was written: nothing left to fix
         out.append(
             Finding(
