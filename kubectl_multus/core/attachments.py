@@ -159,7 +159,8 @@ def _pod_findings(pod: Obj, known: set[str]) -> list[Finding]:
     attached = _status_names(pod)
     wanted = [r.ref for r in requests if r.ref in known]
     lacking = [w for w in dict.fromkeys(wanted) if attached is None or w not in attached]
-    if phase == "Running" and lacking:
+    host_network = bool((pod.get("spec") or {}).get("hostNetwork"))  # no CNI call at all: nothing to attach
+    if phase == "Running" and lacking and not host_network:
         status = "has no network-status" if attached is None else f"network-status lists {', '.join(sorted(attached))}"
         on = f" on node {node}" if node else ""
         out.append(
@@ -167,7 +168,7 @@ def _pod_findings(pod: Obj, known: set[str]) -> list[Finding]:
                 "M405",
                 Severity.ERROR,
                 f"pod {ns}/{name} runs without network(s) {', '.join(lacking)} it asks for: its sandbox was set up "
-                "without Multus (00-multus.conf was not the runtime's first config when it started)",
+                "without Multus (usually because 00-multus.conf was not the runtime's first config when it started)",
                 nodes=nodes,
                 object=where,
                 field=f"annotation {NETWORK_STATUS}",

@@ -216,6 +216,26 @@ def _primary(files: NodeFiles, conf_dir: str) -> tuple[str, Mapping[str, Any]] |
     return None
 
 
+def _conf_bin_dir(files: NodeFiles | None, conf_dir: str) -> str | None:
+    """The `binDir` of the 00-multus.conf(list) the runtime loads, when it sets one: what thin Multus
+    really searches first (a user-supplied conf file may set it; the entrypoint only from --additional-bin-dir)."""
+    if files is None:
+        return None
+    for name in sorted(files.listdir(conf_dir) or []):
+        if name.startswith("00-multus.conf"):
+            try:
+                data = json.loads(files.read(f"{conf_dir}/{name}") or "null")
+            except ValueError:
+                return None
+            if not isinstance(data, dict):
+                return None
+            plugins = data.get("plugins")
+            first = plugins[0] if isinstance(plugins, list) and plugins and isinstance(plugins[0], dict) else data
+            value = first.get("binDir")
+            return value if isinstance(value, str) and value.startswith("/") else None
+    return None
+
+
 def plugin_needs(
     snapshot: Snapshot,
     inst: Install,
@@ -229,7 +249,8 @@ def plugin_needs(
     search path on this node, and the Multus binary against the runtime's bin dirs."""
     install_dir = layout.bin_dir if layout is not None else dirs.bin_dir
     additional = settings.get("--additional-bin-dir")
-    searched = search_path(inst.mode, install_dir, dirs.bin_dirs, additional.effective if additional else None)
+    bin_dir = _conf_bin_dir(files, dirs.conf_dir) or (additional.effective if additional else None)
+    searched = search_path(inst.mode, install_dir, dirs.bin_dirs, bin_dir)
     multus_binary = MULTUS_BINARY[inst.mode]
     found: list[Finding] = []
     vol = layout.bin_volume if layout is not None else None

@@ -81,8 +81,11 @@ def test_running_pod_without_its_network_skipped_multus() -> None:
     assert "kubectl -n apps delete pod app" in found[0].remediation
 
 
-def test_pending_pod_is_not_judged_on_its_status() -> None:
+def test_pending_or_host_network_pod_is_not_judged_on_its_status() -> None:
     assert codes(Snapshot("t", others=(MACVLAN,), workloads=(pod("macvlan", phase="Pending"),))) == {}
+    host = pod("macvlan")
+    host["spec"]["hostNetwork"] = True
+    assert codes(Snapshot("t", others=(MACVLAN,), workloads=(host,))) == {}
 
 
 def test_network_that_does_not_exist_names_the_one_in_another_namespace() -> None:

@@ -185,3 +185,14 @@ def test_thin_on_k3s_with_opt_cni_bin_not_captured_is_a_warning_to_check_by_hand
     assert f.severity == Severity.WARNING and f.expected == f"{k3s_bin}/ipvlan"
     assert "host /opt/cni/bin: not captured, check by hand (ls /opt/cni/bin/ipvlan)" in f.evidence
     assert m401(replace(s, others=(nad({"type": "macvlan"}),))) == {}  # found in the k3s dir: fine either way
+
+
+def test_thin_searches_the_bin_dir_its_00_multus_conf_names_first() -> None:
+    s = snapshot(nad({"type": "ipvlan"}))
+    conf = json.dumps({"name": "multus-cni-network", "type": "multus", "binDir": "/usr/local/cni", "delegates": []})
+    files = {n: sc.node_files({**{p: e.content for p, e in f.entries.items() if e.kind == "file"},
+                               "/etc/cni/net.d/00-multus.conf": conf, "/usr/local/cni/ipvlan": None})
+             for n, f in s.node_files.items()}  # fmt: skip
+    assert m401(replace(s, node_files=files)) == {}  # found in the conf's binDir
+    f = m401(s)["plugin ipvlan"]  # the conf sets none: /opt/cni/bin only
+    assert "in path [/opt/cni/bin]" in f.message
