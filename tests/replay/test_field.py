@@ -315,11 +315,14 @@ def test_field_05_k3s_hash_bin_dir_left_behind_by_an_upgrade(shared):
             assert "ds.volume.cnibin.hostPath" not in planned
 
 
+# The Longhorn storage-network test's NAD: flannel with an ipvlan delegate (flannel runs the delegate
+# through the same search path, hence Multus's "failed to delegate add").
 IPVLAN_NAD = {
     "cniVersion": "0.3.1",
-    "type": "ipvlan",
-    "master": "eth1",
-    "ipam": {"type": "whereabouts", "range": "192.168.0.0/17"},
+    "type": "flannel",
+    "subnetFile": "/run/flannel/multus-subnet-192.168.0.0.env",
+    "dataDir": "/var/lib/cni/multus-subnet-192.168.0.0",
+    "delegate": {"type": "ipvlan", "master": "eth1", "mode": "l3", "capabilities": {"ips": True}},
 }
 
 
@@ -327,16 +330,15 @@ def test_field_06_nad_type_with_no_binary_where_k3s_searches(shared):
     from dataclasses import replace
 
     snap, case = field_snapshot(shared, "field-06", "k8snetworkplumbingwg-multus-cni/multus-daemonset.yml")
-    nad = _nad("longhorn-system", "demo-192-168-0-0", IPVLAN_NAD)
+    nad = _nad("kube-system", "demo-192-168-0-0", IPVLAN_NAD)
     pod = _workload(
         "longhorn-system",
         "instance-manager-0",
-        '[{"name": "demo-192-168-0-0", "namespace": "longhorn-system", "interface": "lhnet1"}]',
+        '[{"name": "demo-192-168-0-0", "namespace": "kube-system", "interface": "lhnet1"}]',
     )
     k3s_bin = "/var/lib/rancher/k3s/data/cni"
     node = {
-        **sc.distro_files("k3s"),
-        f"{k3s_bin}/whereabouts": None,
+        **sc.distro_files("k3s"),  # k3s's data/cni: flannel, bridge, host-local, ... but no ipvlan
         "/opt/cni/bin/multus": None,  # the upstream manifest's cnibin on k3s
     }
     expected = case["expected_fix"]["host.install"]
@@ -349,7 +351,11 @@ def test_field_06_nad_type_with_no_binary_where_k3s_searches(shared):
         assert "[/opt/cni/bin /var/lib/rancher/k3s/data/cni]" in missing[0].message  # the path Multus searches
         assert expected in _manual_installs(report, s)
         if files:
-            assert "NetworkAttachmentDefinition longhorn-system/demo-192-168-0-0" in missing[0].object
+            assert missing[0].object == "NetworkAttachmentDefinition kube-system/demo-192-168-0-0"
+            assert (
+                "NetworkAttachmentDefinition kube-system/demo-192-168-0-0: flannel delegate type ipvlan"
+                in missing[0].evidence
+            )
         assert not [f for f in report.findings if f.code in ("M404", "M405", "M202")]
     healthy = replace(
         snap, others=(nad,), logs={}, node_files={"node-1": sc.node_files({**node, f"{k3s_bin}/ipvlan": None})}
