@@ -161,7 +161,11 @@ def _pod_findings(pod: Obj, known: set[str]) -> list[Finding]:
     lacking = [w for w in dict.fromkeys(wanted) if attached is None or w not in attached]
     host_network = bool((pod.get("spec") or {}).get("hostNetwork"))  # no CNI call at all: nothing to attach
     if phase == "Running" and lacking and not host_network:
-        status = "has no network-status" if attached is None else f"network-status lists {', '.join(sorted(attached))}"
+        status = (
+            f"no {NETWORK_STATUS} annotation"
+            if attached is None
+            else f"{NETWORK_STATUS}: {', '.join(sorted(attached)) or 'empty'}"
+        )
         on = f" on node {node}" if node else ""
         out.append(
             Finding(
@@ -173,7 +177,7 @@ def _pod_findings(pod: Obj, known: set[str]) -> list[Finding]:
                 object=where,
                 field=f"annotation {NETWORK_STATUS}",
                 current=", ".join(lacking),
-                evidence=(f"{NETWORKS}: {_annotations(pod).get(NETWORKS)}", f"the pod {status}"),
+                evidence=(f"{NETWORKS}: {_annotations(pod).get(NETWORKS)}", status),
                 remediation=f"once Multus runs{on} with 00-multus.conf first in the conf dir, recreate the pod "
                 f"(kubectl -n {ns} delete pod {name}; its controller makes a new one)",
             )

@@ -77,7 +77,8 @@ def test_running_pod_without_its_network_skipped_multus() -> None:
         ("Pod apps/app", "apps/macvlan", ("node-1",)),
         ("Pod apps/bare", "apps/macvlan", ("node-1",)),
     ]
-    assert "network-status lists cbr0" in found[0].evidence[1]
+    assert found[0].evidence[1] == "k8s.v1.cni.cncf.io/network-status: cbr0"
+    assert found[1].evidence[1] == "no k8s.v1.cni.cncf.io/network-status annotation"
     assert "kubectl -n apps delete pod app" in found[0].remediation
 
 
