@@ -24,7 +24,9 @@ FLANNEL = {
         {"type": "portmap", "capabilities": {"portMappings": True}},
     ],
 }
-PLUGINS = ("bridge", "host-local", "loopback", "portmap", "flannel", "macvlan", "bandwidth")
+PLUGINS = ("bridge", "host-local", "loopback", "portmap", "flannel", "macvlan", "bandwidth", "multus", "multus-shim")
+# What a node whose primary network is flannel has in its runtime bin dir (before Multus).
+PRIMARY_PLUGINS = ("flannel", "bridge", "host-local", "portmap", "loopback")
 
 # distribution -> (kubelet version, providerID prefix, labels, conf dir, bin dir, runtime)
 DISTROS: dict[str, dict[str, Any]] = {
@@ -155,6 +157,8 @@ def observed(name: str, *, with_logs: bool = True, with_pods: bool = True, with_
     before = data.get("host_files_before") or {}
     files.update(before)
     files[f"{data['node_cni_conf_dir']}/10-flannel.conflist"] = json.dumps(FLANNEL)
+    # The fixtures list what Multus touched; a node whose primary is flannel also has flannel's binaries.
+    files.update({f"{DISTROS[distro]['bin']}/{p}": None for p in PRIMARY_PLUGINS})
     for path, content in (data.get("multus_written") or {}).items():
         files[path] = json.dumps(content)
     pods, logs = [], {}

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from kubectl_multus.core.attachments import requests_networks
 from kubectl_multus.core.snapshot import Entry, NodeFiles, Snapshot
 from kubectl_multus.errors import InputError
 
@@ -116,12 +117,15 @@ def load(path: str) -> Snapshot:
     root = Path(path)
     if not root.is_dir():
         raise InputError(f"cannot read dump {path}: not a directory")
-    buckets: dict[str, list[dict[str, Any]]] = {k: [] for k in (*KINDS.values(), "others")}
+    buckets: dict[str, list[dict[str, Any]]] = {k: [] for k in (*KINDS.values(), "others", "workloads")}
     try:
         for file in _object_files(root):
             for doc in _documents(file):
                 for obj in _objects(doc):
-                    buckets[KINDS.get(str(obj["kind"]), "others")].append(obj)
+                    bucket = KINDS.get(str(obj["kind"]), "others")
+                    if bucket == "pods" and requests_networks(obj):
+                        bucket = "workloads"  # a pod that asks Multus for networks is not one of Multus's
+                    buckets[bucket].append(obj)
         logs = _logs(root)
         node_files: dict[str, NodeFiles] = {}
         node_errors: dict[str, str] = {}
@@ -150,4 +154,5 @@ def load(path: str) -> Snapshot:
         node_files=node_files,
         node_errors=node_errors,
         captured_at=captured_at,
+        workloads=tuple(buckets["workloads"]),
     )

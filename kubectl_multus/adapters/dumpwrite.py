@@ -1,7 +1,7 @@
 """Write a Snapshot as a dump directory: the layout `dumpdir.load` reads (docs/dump-format.md).
 
 DIR/README.txt                    what this is, what was removed
-DIR/objects/<kind>s.yaml          nodes, daemonsets, configmaps, pods, others: a v1 List each (empty ones left out)
+DIR/objects/<kind>s.yaml          nodes, daemonsets, configmaps, pods, others, workloads: a v1 List each (empty ones left out)
 DIR/logs/<ns>/<pod>/<container>[.previous].log
 DIR/nodes/<node>/<host path>      files (content None -> empty file), dirs, symlinks (target as recorded)
 DIR/nodes/<node>/.captured        the roots, one per line
@@ -38,6 +38,7 @@ BUCKETS = {
     "configmaps": ("ConfigMap", "v1"),
     "pods": ("Pod", "v1"),
     "others": ("", ""),
+    "workloads": ("Pod", "v1"),  # pods asking Multus for networks; read back by their annotation
 }
 
 README = """\
@@ -50,7 +51,8 @@ Diagnose it anywhere, without the cluster:
     kubectl multus diagnose --from-dump <this directory>
     kubectl multus fix --dry-run --from-dump <this directory>
 
-objects/   Kubernetes objects (Nodes, DaemonSets, ConfigMaps, Pods, others), a v1 List per file
+objects/   Kubernetes objects (Nodes, DaemonSets, ConfigMaps, Multus's Pods, others, and the
+           workload Pods that ask for networks), a v1 List per file
 logs/      container logs: logs/<namespace>/<pod>/<container>[.previous].log
 nodes/     copies of each node's CNI files at their host paths; .captured lists the host
            directories that were copied whole, .unreadable says why a node could not be read

@@ -21,6 +21,7 @@ from kubectl_multus.adapters.helperpod import core_api
 from kubectl_multus.adapters.kubeconn import Connection, new_client
 from kubectl_multus.adapters.podexec import ExecRefused
 from kubectl_multus.core import capture
+from kubectl_multus.core.attachments import requests_networks
 from kubectl_multus.core.diagnose import runs_on
 from kubectl_multus.core.install import Install, find_installs
 from kubectl_multus.core.paths import MountTable
@@ -189,6 +190,15 @@ def read(
             except ClusterError as exc:
                 if not isinstance(exc.__cause__, ApiException) or exc.__cause__.status not in (403, 404):
                     raise
+        workloads: list[Obj] = []
+        if any(o["kind"] == NAD[3] for o in others):
+            # One more list, only where pods can ask for networks; only the pods that ask are kept.
+            try:
+                with api_errors(conn, "listing pods in all namespaces"):
+                    workloads = [p for p in _items(core.list_pod_for_all_namespaces(**kw)) if requests_networks(p)]
+            except ClusterError as exc:
+                if not isinstance(exc.__cause__, ApiException) or exc.__cause__.status != 403:
+                    raise  # forbidden (a namespaced RBAC): the pod checks are skipped, the rest goes on
     finally:
         client.close()
     targets = sorted(
@@ -219,6 +229,7 @@ def read(
         job.files,
         job.errors,
         captured_at,
+        tuple(workloads),
     )
 
 

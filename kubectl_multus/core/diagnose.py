@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kubectl_multus.core.attachments import check_attachments
+from kubectl_multus.core.binaries import attach_find_failures, plugin_needs
 from kubectl_multus.core.confchecks import check_generated, cilium_exclusive_finding, renamed_away
 from kubectl_multus.core.distros import RuntimeDirs, is_primary_config, runtime_dirs
 from kubectl_multus.core.findings import CATALOGUE, Change, Finding, Severity, Target, sort_key
@@ -21,7 +23,7 @@ from kubectl_multus.core.install import (
     thick_settings,
     thin_settings,
 )
-from kubectl_multus.core.layout import correct
+from kubectl_multus.core.layout import Layout, correct
 from kubectl_multus.core.pathchecks import (
     KUBECONFIG_IN_CONF_DIR,
     Context,
@@ -352,6 +354,8 @@ def diagnose_node(
             )
     by_name = {s.name: s for s in settings}
     rows: list[PathRow] = []
+    layout: Layout | None = None
+    pod_ok: bool | None = None
     if settings:
         conf = next(s for s in settings if s.role == "conf-dir").effective
         bin_ = next(s for s in settings if s.role == "bin-dir").effective
@@ -380,15 +384,18 @@ def diagnose_node(
                 for prev in (False, True)
             )
         findings.extend(check_cni_version(inst, node_name, dirs.conf_dir, files, logs))
+    binaries = plugin_needs(snapshot, inst, dirs, files, layout, by_name, pod_ok)
+    findings.extend(binaries.missing)
     findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))
     volumes = {}
     for s in settings:
         loc = inst.mounts.resolve(s.effective) if s.effective and s.effective.startswith("/") else None
         if loc is not None and loc.mount is not None:
             volumes[s.name] = loc.mount.volume.name
-    hits = log_hits(snapshot, inst, pod)
+    all_hits = log_hits(snapshot, inst, pod)
+    findings, hits = attach_find_failures(findings, all_hits, binaries)
     findings = _attach_logs(findings, hits, inst, node_name, volumes)
-    why = _no_primary(inst, dirs, files, hits, findings)
+    why = _no_primary(inst, dirs, files, all_hits, findings)
     if why:
         multus = [i.ds for i in find_installs(snapshot)]
         findings.append(check_primary_down(snapshot, multus, node, runs_on, why))
@@ -498,6 +505,7 @@ def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
             node_reports.append(report)
             findings.extend(node_findings)
         reports.append(InstallReport(inst, tuple(node_reports)))
+    findings.extend(check_attachments(snapshot))
     merged = merge(findings)
     unknown = {f.code for f in merged} - set(CATALOGUE)
     assert not unknown, f"finding codes missing from the catalogue: {unknown}"

@@ -349,6 +349,50 @@ CATALOGUE: dict[str, Code] = {
             "raise its memory limit (and keep requests equal to limits)",
         ),
         Code(
+            "M401",
+            Severity.ERROR,
+            "CNI plugin binary missing",
+            "every plugin type and IPAM type that Multus, the primary config and each NetworkAttachmentDefinition "
+            "run has a binary in the dirs searched on the node (the Multus binary: in the runtime's bin dir)",
+            "install the binary into the runtime's CNI bin dir on every node listed (containernetworking/plugins "
+            "for the reference plugins); the fix plan lists it as a manual step",
+        ),
+        Code(
+            "M402",
+            Severity.ERROR,
+            "NetworkAttachmentDefinition config invalid",
+            "spec.config is a JSON object with a type, or a conflist whose every plugin has one",
+            "correct spec.config",
+        ),
+        Code(
+            "M403",
+            Severity.INFO,
+            "NetworkAttachmentDefinition config in a node file",
+            "a NetworkAttachmentDefinition without spec.config (Multus reads the config from its confDir)",
+            "check by hand that the file exists on every node",
+        ),
+        Code(
+            "M404",
+            Severity.ERROR,
+            "requested network does not exist",
+            "every network a pod's k8s.v1.cni.cncf.io/networks annotation names is a NetworkAttachmentDefinition",
+            "create the NetworkAttachmentDefinition in the pod's namespace, or fix the annotation",
+        ),
+        Code(
+            "M405",
+            Severity.ERROR,
+            "pod started without Multus",
+            "a Running pod's network-status lists every network it asks for",
+            "make 00-multus.conf the runtime's first config, then recreate the pod",
+        ),
+        Code(
+            "M406",
+            Severity.ERROR,
+            "networks annotation unreadable",
+            "a pod's k8s.v1.cni.cncf.io/networks is a comma list or a JSON list of objects with a name",
+            "rewrite the annotation",
+        ),
+        Code(
             "M900",
             Severity.WARNING,
             "node not checked",

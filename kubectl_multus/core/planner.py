@@ -122,7 +122,8 @@ def build_plan(report: Report, snapshot: Snapshot, node: str | None = None) -> F
             items.append(rendered)
     for f in findings:
         if not f.changes and f.severity >= 2 and f.code not in ("M201", "M900"):
-            manual.append(f"{f.code} {f.message}" + (f" -> {f.remediation}" if f.remediation else ""))
+            on = f" (nodes {', '.join(f.nodes)})" if f.nodes else ""
+            manual.append(f"{f.code} {f.message}" + (f" -> {f.remediation}" if f.remediation else "") + on)
     return FixPlan(tuple(items), tuple(conflicts), tuple(dict.fromkeys(manual)), tuple(held_back))
 
 

@@ -92,7 +92,8 @@ class Snapshot:
 
     `logs` is keyed by (namespace, pod, container, previous). `node_files` holds an entry
     for each node whose files were looked at; `node_errors` says why a node could not be read;
-    `captured_at` when it was read.
+    `captured_at` when it was read. `workloads` are the other pods that ask Multus for networks
+    (annotation k8s.v1.cni.cncf.io/networks), kept apart from `pods`, which are Multus's own.
     """
 
     source: str
@@ -107,6 +108,7 @@ class Snapshot:
     # When it was read (ISO 8601 UTC, "2026-12-03T19:40:00Z"; "" unknown): "now" for checks of
     # expiry, so a dump is judged as of its capture, not of the day it is read.
     captured_at: str = ""
+    workloads: tuple[Obj, ...] = ()
 
     def configmap(self, namespace: str, name: str) -> Obj | None:
         for cm in self.configmaps:

@@ -55,6 +55,7 @@ def test_live_verdict_matches_the_real_multus(path: Path, tmp_path: Path) -> Non
         scenario["node_distribution"],
         scenario["node_cni_conf_dir"],
         scenario.get("host_files_before"),
+        primary_plugins=True,
     )
     for obj in scenario["manifest"]:
         sim.add(obj)
@@ -85,7 +86,7 @@ def counts(sim: Cluster) -> dict[str, int]:
 def grow(sim: Cluster, extra: int) -> None:
     for i in range(extra):
         sim.add(node(f"extra-{i}"))
-        make_node(sim.node_root(f"extra-{i}"), "kubeadm", "/etc/cni/net.d")
+        make_node(sim.node_root(f"extra-{i}"), "kubeadm", "/etc/cni/net.d", primary_plugins=True)
     sim.sync()
     sim.requests.clear()
 
@@ -237,3 +238,39 @@ def test_multus_not_found_on_a_live_cluster(tmp_path: Path) -> None:
     sim.add(node("n1"))
     with sim:
         one_line(cli("diagnose", KC, str(sim.kubeconfig)), 3, "Multus not found")
+
+
+def test_nads_and_the_pods_asking_for_them_are_read_live_and_round_trip_through_a_dump(tmp_path: Path) -> None:
+    """With NetworkAttachmentDefinitions, one more list (all pods, keeping those that ask for
+    networks); a NAD type no node has is M401 on every node, a network nobody defined M404."""
+    nad = {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": "storage", "namespace": "default"},
+        "spec": {"config": json.dumps({"cniVersion": "0.3.1", "type": "ipvlan", "master": "eth1"})},
+    }
+    app = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "app", "namespace": "default", "annotations": {"k8s.v1.cni.cncf.io/networks": "nope"}},
+        "spec": {"containers": [{"name": "app", "image": "docker.io/library/busybox:1.36.1"}]},
+    }
+    with sim_from(EXAMPLES / "kubeadm-healthy", tmp_path) as sim:
+        sim.add(nad)
+        sim.add(app)
+        sim.sync()
+        sim.requests.clear()
+        live = cli("diagnose", KC, str(sim.kubeconfig), "-o", "json")
+        assert live.exit_code == 1, live.output
+        lists = [(q.resource, q.namespace, q.code) for q in sim.requests if q.verb == "list"]
+        assert ("pods", "", 200) in lists and len(lists) == 6  # nodes, ds, cms, multus pods, NADs, all pods
+        by_code = {f["code"]: f for f in findings(live)}
+        assert by_code["M401"]["field"] == "plugin ipvlan" and len(by_code["M401"]["nodes"]) == 3
+        assert by_code["M401"]["expected"] == "/opt/cni/bin/ipvlan"
+        assert by_code["M404"]["object"] == "Pod default/app" and by_code["M404"]["current"] == "default/nope"
+        dumped = cli("dump", str(tmp_path / "dump"), KC, str(sim.kubeconfig))
+        assert dumped.exit_code == 0, dumped.output
+    workloads = yaml.safe_load((tmp_path / "dump" / "objects" / "workloads.yaml").read_text())["items"]
+    assert [p["metadata"]["name"] for p in workloads] == ["app"]  # only the pods that ask for networks
+    offline = cli("diagnose", "--from-dump", str(tmp_path / "dump"), "-o", "json")
+    assert findings(offline) == findings(live)

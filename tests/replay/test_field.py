@@ -11,7 +11,7 @@ import yaml
 
 from kubectl_multus.core.diagnose import diagnose
 from kubectl_multus.core.planner import build_plan
-from kubectl_multus.core.snapshot import Snapshot
+from kubectl_multus.core.snapshot import Entry, Snapshot
 from tests import scenarios as sc
 
 # expected_fix keys a plan can be checked against (fixtures README)
@@ -390,3 +390,169 @@ def test_field_11_variants_cilium_setting_unknown_or_off(shared):
     snap, _, _ = _cilium_case(shared, "false")  # renamed by an earlier run: restore, nothing to change in Cilium
     codes = {f.code for f in diagnose(snap).findings}
     assert "M207" in codes and "M214" not in codes
+
+
+# --- CNI plugin binaries (M401) ----------------------------------------------------------------
+
+
+def _nad(namespace: str, name: str, config: dict) -> dict:
+    return {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"config": json.dumps(config)},
+    }
+
+
+def _workload(namespace: str, name: str, networks: str, phase: str = "Pending") -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "annotations": {"k8s.v1.cni.cncf.io/networks": networks}},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "busybox"}]},
+        "status": {"phase": phase},
+    }
+
+
+def _manual_installs(report, snap) -> str:
+    return "\n".join(build_plan(report, snap).manual)
+
+
+def test_field_05_k3s_hash_bin_dir_left_behind_by_an_upgrade(shared):
+    """The runtime searched the old data/<hash>/bin for multus: the cnibin hostPath went through k3s's
+    per-release dir (the report does not quote it; `current` is what resolves to that hash)."""
+    from dataclasses import replace
+
+    snap, case = field_snapshot(shared, "field-05", "k8snetworkplumbingwg-multus-cni/multus-daemonset.yml")
+    ds = copy.deepcopy(snap.daemonsets[0])
+    for v in ds["spec"]["template"]["spec"]["volumes"]:
+        if v["name"] == "cnibin":
+            v["hostPath"]["path"] = "/var/lib/rancher/k3s/data/current/bin"
+    files = sc.node_files(
+        {
+            **sc.distro_files("k3s"),  # this k3s has the stable data/cni (it is new enough)
+            "/var/lib/rancher/k3s/data/3ccf8a82/bin/multus": None,
+            "/var/lib/rancher/k3s/data/433356f/bin/flannel": None,
+        }
+    )
+    files = replace(
+        files, entries={**files.entries, "/var/lib/rancher/k3s/data/current": Entry("link", target="433356f")}
+    )
+    for with_files in (True, False):
+        s = replace(snap, daemonsets=(ds,), node_files={"node-1": files} if with_files else {})
+        report = diagnose(s)
+        pinned = next(f for f in report.findings if f.field == "volume cnibin hostPath")
+        assert pinned.code == "M113"
+        assert any(case["log_lines"][0] in e for e in pinned.evidence)  # the log is its evidence
+        assert not [f for f in report.findings if f.code == "M202"]  # not left as an unexplained log line
+        planned = _planned(report, s)
+        if with_files:
+            assert planned["ds.volume.cnibin.hostPath"] == case["expected_fix"]["ds.volume.cnibin.hostPath"]
+        else:  # without the node's files nobody knows this k3s has data/cni yet: no automatic change
+            assert "ds.volume.cnibin.hostPath" not in planned
+
+
+# The Longhorn storage-network test's NAD: flannel with an ipvlan delegate (flannel runs the delegate
+# through the same search path, hence Multus's "failed to delegate add").
+IPVLAN_NAD = {
+    "cniVersion": "0.3.1",
+    "type": "flannel",
+    "subnetFile": "/run/flannel/multus-subnet-192.168.0.0.env",
+    "dataDir": "/var/lib/cni/multus-subnet-192.168.0.0",
+    "delegate": {"type": "ipvlan", "master": "eth1", "mode": "l3", "capabilities": {"ips": True}},
+}
+
+
+def test_field_06_nad_type_with_no_binary_where_k3s_searches(shared):
+    from dataclasses import replace
+
+    snap, case = field_snapshot(shared, "field-06", "k8snetworkplumbingwg-multus-cni/multus-daemonset.yml")
+    nad = _nad("kube-system", "demo-192-168-0-0", IPVLAN_NAD)
+    pod = _workload(
+        "longhorn-system",
+        "instance-manager-0",
+        '[{"name": "demo-192-168-0-0", "namespace": "kube-system", "interface": "lhnet1"}]',
+    )
+    k3s_bin = "/var/lib/rancher/k3s/data/cni"
+    node = {
+        **sc.distro_files("k3s"),  # k3s's data/cni: flannel, bridge, host-local, ... but no ipvlan
+        "/opt/cni/bin/multus": None,  # the upstream manifest's cnibin on k3s
+    }
+    expected = case["expected_fix"]["host.install"]
+    for files in ({"node-1": sc.node_files(node)}, {}):  # the node's listing, or the log line alone
+        s = replace(snap, others=(nad,), workloads=(pod,), node_files=files)
+        report = diagnose(s)
+        missing = [f for f in report.findings if f.code == "M401"]
+        assert [(f.field, f.expected) for f in missing] == [("plugin ipvlan", expected)]
+        assert any(case["log_lines"][0].split(": ")[-1] in e for e in missing[0].evidence)
+        assert "[/opt/cni/bin /var/lib/rancher/k3s/data/cni]" in missing[0].message  # the path Multus searches
+        assert expected in _manual_installs(report, s)
+        if files:
+            assert missing[0].object == "NetworkAttachmentDefinition kube-system/demo-192-168-0-0"
+            assert (
+                "NetworkAttachmentDefinition kube-system/demo-192-168-0-0: flannel delegate type ipvlan"
+                in missing[0].evidence
+            )
+        assert not [f for f in report.findings if f.code in ("M404", "M405", "M202")]
+    healthy = replace(
+        snap, others=(nad,), logs={}, node_files={"node-1": sc.node_files({**node, f"{k3s_bin}/ipvlan": None})}
+    )
+    assert not [f for f in diagnose(healthy).findings if f.code == "M401"]
+
+
+CALICO = {
+    "name": "k8s-pod-network",
+    "cniVersion": "0.3.1",
+    "plugins": [
+        {
+            "type": "calico",
+            "ipam": {"type": "calico-ipam"},
+            "kubernetes": {"kubeconfig": "/etc/cni/net.d/calico-kubeconfig"},
+        },
+        {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+        {"type": "bandwidth", "capabilities": {"bandwidth": True}},
+    ],
+}
+MACVLAN_NAD = {
+    "cniVersion": "0.3.0",
+    "type": "macvlan",
+    "master": "eth0",
+    "mode": "bridge",
+    "ipam": {
+        "type": "host-local",
+        "subnet": "192.168.1.0/24",
+        "rangeStart": "192.168.1.200",
+        "rangeEnd": "192.168.1.216",
+    },
+}
+
+
+def test_field_07_thick_delegate_binary_missing_from_opt_cni_bin(shared):
+    from dataclasses import replace
+
+    snap, case = field_snapshot(shared, "field-07", "k8snetworkplumbingwg-multus-cni/multus-daemonset-thick.yml")
+    nad = _nad("default", "macvlan-conf", MACVLAN_NAD)
+    calico_bins = ("calico", "calico-ipam", "portmap", "bandwidth", "host-local", "loopback", "multus-shim", "passthru")
+    node = {
+        "/etc/cni/net.d/10-calico.conflist": json.dumps(CALICO),
+        **{f"/opt/cni/bin/{b}": None for b in calico_bins},
+    }
+    assert "/etc/cni/net.d/10-calico.conflist" in case["host_files"]
+    s = replace(
+        snap,
+        others=(nad,),
+        workloads=(_workload("default", "samplepod", "macvlan-conf"),),
+        node_files={"node-1": sc.node_files(node)},
+    )
+    report = diagnose(s)
+    missing = [f for f in report.findings if f.code == "M401"]
+    expected = case["expected_fix"]["host.install"]
+    assert [(f.field, f.expected, f.nodes) for f in missing] == [("plugin macvlan", expected, ("node-1",))]
+    assert missing[0].object == "NetworkAttachmentDefinition default/macvlan-conf"
+    assert any(case["log_lines"][0].split("CmdAdd")[0] in e for e in missing[0].evidence)  # the log line
+    assert "host /opt/cni/bin: bandwidth, calico" in "\n".join(missing[0].evidence)  # what was searched
+    manual = _manual_installs(report, s)
+    assert expected in manual and "(nodes node-1)" in manual and "containernetworking/plugins" in manual
+    # Installed: nothing left, the log line included (it is from before the install).
+    fixed = replace(s, node_files={"node-1": sc.node_files({**node, "/opt/cni/bin/macvlan": None})})
+    assert not [f for f in diagnose(fixed).findings if f.code in ("M401", "M202")]

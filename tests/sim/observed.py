@@ -37,10 +37,17 @@ def write(root: Path, path: str, text: str) -> Path:
     return real
 
 
-def make_node(root: Path, distribution: str, conf_dir: str, before: dict[str, str] | None = None) -> Path:
+def make_node(
+    root: Path, distribution: str, conf_dir: str, before: dict[str, str] | None = None, *, primary_plugins: bool = False
+) -> Path:
+    """The node an observed run had. `primary_plugins` adds flannel's binaries to the runtime's bin
+    dir, as a node whose primary network works has them (the fixtures list only what Multus touched)."""
     write(root, f"{conf_dir}/10-flannel.conflist", json.dumps(FLANNEL, indent=2))
     if distribution == "k3s":
         (root / K3S_BIN.lstrip("/")).mkdir(parents=True)
+    if primary_plugins:
+        for plugin in ("flannel", "bridge", "host-local", "portmap", "loopback"):
+            write(root, f"{K3S_BIN if distribution == 'k3s' else '/opt/cni/bin'}/{plugin}", "")
     for path, text in (before or {}).items():
         write(root, path, text)
     return root

@@ -22,7 +22,7 @@ from kubectl_multus.errors import InputError
 from tests import scenarios as sc
 
 EXAMPLES = sorted(p for p in (sc.REPO / "examples").iterdir() if p.is_dir())
-FIELDS = ("nodes", "daemonsets", "configmaps", "pods", "others", "logs", "node_files", "node_errors")
+FIELDS = ("nodes", "daemonsets", "configmaps", "pods", "others", "logs", "node_files", "node_errors", "workloads")
 K3S_CONF = "/var/lib/rancher/k3s/agent/etc/cni/net.d"
 KUBECONFIG = f"{K3S_CONF}/multus.d/multus.kubeconfig"
 
@@ -89,6 +89,17 @@ def built() -> Snapshot:
         "data": tricky,
     }
     nad = {"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition", "metadata": {"name": "macvlan"}}
+    workload = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "app-1",
+            "namespace": "default",
+            "annotations": {"k8s.v1.cni.cncf.io/networks": "macvlan@net1"},
+        },
+        "spec": {"nodeName": "k3s-1", "containers": [{"name": "app", "image": "busybox"}]},
+        "status": {"phase": "Running"},
+    }
     return Snapshot(
         source="built",
         nodes=(sc.node("k3s-1", "k3s"), sc.node("k3s-2", "k3s")),
@@ -100,6 +111,7 @@ def built() -> Snapshot:
         },
         node_files={"k3s-1": NodeFiles(entries, roots=("/etc/cni", "/var/lib/rancher/k3s"))},
         node_errors={"k3s-2": "pods/exec is forbidden"},
+        workloads=(workload,),
     )
 
 
@@ -119,6 +131,18 @@ def test_built_snapshot_reads_back_with_links_dirs_roots_and_unreadable_nodes(tm
     assert "k3s-2" not in back.node_files
     assert back.logs == original.logs
     assert (back.nodes, back.configmaps, back.others) == (original.nodes, original.configmaps, original.others)
+    assert back.workloads == original.workloads and back.pods == ()  # read back as workloads, not Multus's pods
+    assert (tmp_path / "dump" / "objects" / "workloads.yaml").is_file()
+
+
+def test_workload_pods_lose_their_secrets_too(tmp_path: Path) -> None:
+    snap = built()
+    pod = copy.deepcopy(snap.workloads[0])
+    pod["spec"]["containers"][0]["env"] = [{"name": "API_TOKEN", "value": "s3cr3t-workload-token"}]
+    write(replace(snap, workloads=(pod,)), tmp_path / "dump")
+    assert b"s3cr3t-workload-token" not in everything(tmp_path / "dump")
+    back = load(str(tmp_path / "dump"))
+    assert back.workloads[0]["spec"]["containers"][0]["env"] == [{"name": "API_TOKEN", "value": REDACTED}]
 
 
 def test_symlinks_are_written_as_recorded_and_never_followed(tmp_path: Path) -> None:
