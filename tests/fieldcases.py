@@ -167,7 +167,7 @@ def _host_files(f: Field) -> None:
             if path.startswith(link + "/"):
                 path = f"{os.path.dirname(link)}/{target}{path.removeprefix(link)}"
         known = path in f.files or any(p.startswith(path.rstrip("/") + "/") for p in f.files)
-        if not known and not os.path.basename(path).startswith("00-multus"):  # Multus writes its own
+        if not known and os.path.basename(path) not in ("00-multus.conf", "00-multus.conflist"):  # Multus writes it
             f.files[path if "." in os.path.basename(path) else path.rstrip("/") + "/"] = ""
 
 

@@ -91,6 +91,8 @@ def running(shared: Path, case: str, tmp_path: Path) -> Iterator[tuple[Cluster, 
     sim, f = fieldcases.build(shared, case, tmp_path / "sim")
     with sim:
         fieldcases.settle(sim, f)
+        for path in f.case["host_files"] or []:  # what the report says the node has
+            assert node_file(sim, path).exists(), path
         yield sim, f
 
 
