@@ -35,7 +35,7 @@ import yaml
 
 from simcluster.cluster import Cluster
 from tests import fieldcases
-from tests.e2e.conftest import cli
+from tests.e2e.conftest import cli, helper_pods
 from tests.fieldcases import NODE, Field
 
 KC = "--kubeconfig"
@@ -183,6 +183,7 @@ def fix_for_real(sim: Cluster) -> None:
     r = cli("fix", KC, str(sim.kubeconfig), "--yes")
     assert r.exit_code == 0, r.output
     assert "fixed and verified" in r.stderr
+    assert helper_pods(sim) == []  # the privileged writer and the readers are gone
 
 
 # --- the cases ---------------------------------------------------------------------------------
