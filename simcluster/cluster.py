@@ -60,6 +60,9 @@ class Faults:
     exec_broken_ran: bool = True  # False: the broken command never ran (the connection dropped first)
     exec_breaks_times: int | None = None  # break this many execs, then work again (None: always)
     never_ready: set[str] = field(default_factory=set)  # node names whose Multus pods never get Ready ("*": all)
+    # container name -> the memory its process reaches once up (a quantity: "53Mi"); a container
+    # whose memory limit is lower is killed by the kernel's OOM killer (reason OOMKilled, exit 137)
+    memory_use: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import hashlib
 import json
 import math
 import random
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -331,7 +332,7 @@ class Kubelet:
         self._resume(run, c, t, lambda: c.gen.send(woke))  # type: ignore[union-attr]
 
     def _start_container(self, run: PodRun, c: ContainerRun, t: float) -> None:
-        from simcluster.runtime import program
+        from simcluster.runtime import exec_error, program
 
         assert run.sandbox is not None
         if c.ctx is not None:
@@ -342,6 +343,10 @@ class Kubelet:
         c.ctx = ContainerContext(pod, c.spec, fs, run.node, self.clock, env=run.sandbox.env(c.spec, node), at=t)
         c.state, c.reason, c.message, c.terminated = "running", "", "", None
         c.started_at, c.ready, c.restart_at = t, False, None
+        failed = exec_error(c.spec)
+        if failed is not None:  # runc could not exec the command: the process never ran
+            self._exited(run, c, t, 128, "StartError", failed)
+            return
         c.gen = program(c.spec, init=c.init)(c.ctx)
         self._resume(run, c, t, lambda: next(c.gen))  # type: ignore[arg-type]
 
@@ -359,13 +364,25 @@ class Kubelet:
         c.waiting_since = t
         c.wake_at = None if step.seconds is None else t + step.seconds
         c.until, c.checked_ok = step.until, None
+        if self._over_memory_limit(c):
+            # SIGKILL from the kernel: no SIGTERM, so nothing the process would clean up on stop
+            self._exited(run, c, t, 137, "OOMKilled")
 
-    def _exited(self, run: PodRun, c: ContainerRun, t: float, code: int) -> None:
+    def _over_memory_limit(self, c: ContainerRun) -> bool:
+        use = self.cluster.faults.memory_use.get(c.name)
+        limit = ((c.spec.get("resources") or {}).get("limits") or {}).get("memory")
+        if use is None or limit is None:
+            return False
+        return memory_bytes(use) > memory_bytes(str(limit))
+
+    def _exited(self, run: PodRun, c: ContainerRun, t: float, code: int, reason: str = "", message: str = "") -> None:
         c.state, c.gen, c.until, c.wake_at, c.ready = "terminated", None, None, None, False
         c.terminated = {
             "exitCode": code,
-            "reason": "Completed" if code == 0 else "Error",
-            "startedAt": Clock.stamp(c.started_at),
+            "reason": reason or ("Completed" if code == 0 else "Error"),
+            **({"message": message} if message else {}),
+            # a container that never started reports the zero time, as the kubelet does
+            "startedAt": Clock.stamp(c.started_at) if reason != "StartError" else "1970-01-01T00:00:00Z",
             "finishedAt": Clock.stamp(t),
             "containerID": f"containerd://{hashlib.sha256(f'{run.uid}{c.name}{c.restart_count}'.encode()).hexdigest()}",
         }
@@ -735,6 +752,17 @@ class Kubelet:
         if c.state != "running" or c.ctx is None or (run is not None and run.phase in ("Succeeded", "Failed")):
             raise ExecRefused(500, f'container not found ("{c.name}")'.encode())
         return c.ctx.fs
+
+
+def memory_bytes(quantity: str) -> float:
+    """A Kubernetes memory quantity in bytes: 50Mi, 1Gi, 128M, 5e6, 1048576."""
+    m = re.fullmatch(r"([0-9.]+(?:[eE][0-9]+)?)([KMGTPE]i?|k|m)?", quantity.strip())
+    if m is None:
+        raise ValueError(f"quantities must match the regular expression: {quantity!r}")
+    units = {"k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18, "m": 1e-3}
+    suffix = m[2] or ""
+    factor = 1024.0 ** ("KMGTPE".index(suffix[0]) + 1) if suffix.endswith("i") else units.get(suffix, 1.0)
+    return float(m[1]) * factor
 
 
 def go_duration(seconds: float) -> str:

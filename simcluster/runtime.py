@@ -114,6 +114,39 @@ def image_files(image: str) -> dict[str, bytes]:
     return files
 
 
+def is_distroless(image: str) -> bool:
+    """Only the Multus files, no shell or coreutils: the thin v4 images (distroless base). The
+    `-thick` images are Debian-based, OpenShift's RHEL-based, v3 images carry a bash entrypoint."""
+    if not is_multus_image(image) or _is_thick_image(image) or has_tools(image):
+        return False
+    return not _image_name(image)[1].startswith("v3")
+
+
+PATH_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def exec_error(container: dict[str, Any]) -> str | None:
+    """Why runc cannot start the container's command in its image (None: it can). Only a
+    distroless image lacks commands; the message is containerd's, with runc's exec error."""
+    command = [str(a) for a in container.get("command") or []]
+    image = str(container.get("image") or "")
+    if not command or not is_distroless(image):
+        return None  # the image's own entrypoint is in the image
+    files, name = image_files(image), command[0]
+    if "/" in name:
+        found = posixpath.normpath(name) in files
+        why = f"exec: {multus.go_quote(name)}: stat {name}: no such file or directory"
+    else:
+        found = any(f"{d}/{name}" in files for d in PATH_DIRS)
+        why = f"exec: {multus.go_quote(name)}: executable file not found in $PATH"
+    if found:
+        return None
+    return (
+        "failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+        f"runc create failed: unable to start container process: {why}: unknown"
+    )
+
+
 def _binary(image: str, name: str) -> bytes:
     return b"\x7fELF\x02\x01\x01\x00" + f" {name} from {image} (simulated)\n".encode()
 

@@ -1,0 +1,354 @@
+"""Field cases (shared/fixtures/field) as running simulated clusters.
+
+`build(shared, case, workdir)` gives a `Cluster`, not started: one node of the case's distribution with
+that distribution's files (its primary CNI config, the runtime's CNI binaries), the case's
+`host_files`, and the objects of the upstream manifest the reporter used with the reported
+volumes, mounts, args and daemon config applied (`null` in a case: the report did not say, so the
+manifest's value stays). What a case needs beyond that is its `Setup`: the distribution's version,
+a primary config other than flannel, and an `extra` hook that edits the DaemonSet or adds objects
+and node files before the cluster starts (a NetworkAttachmentDefinition, another DaemonSet or
+ConfigMap: append it to `Field.objects`; a node file: set it in `Field.files`). `settle(sim, case)` then lets the simulated Multus run
+(it crash-loops or writes its config as the real one does) and runs the case's `after` hook (what
+happened on the node later, such as a file left empty by a reboot).
+
+Adding a case is a `Setup` in `CASES`; `test_field_cases.py` says what the diagnosis must be.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from simcluster.cluster import Cluster
+from simcluster.process import Clock
+from tests import scenarios as sc
+
+START = 1_796_000_000.0
+NODE = "node-1"
+UPSTREAM = "k8snetworkplumbingwg-multus-cni"
+THIN, THICK = f"{UPSTREAM}/multus-daemonset.yml", f"{UPSTREAM}/multus-daemonset-thick.yml"
+K3S_HASH = "6d1f1a8e2c1c0b5d4a8f2b3e6c7d9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f"  # data/<hash>: any k3s build
+Obj = dict[str, Any]
+
+
+@dataclass
+class Field:
+    """One field case on its way into a cluster: the case's data and the objects it will hold."""
+
+    case: Obj
+    setup: Setup
+    objects: list[Obj]
+    files: dict[str, str | None]  # host path -> content (None: a binary); dirs end with "/"
+    links: dict[str, str] = field(default_factory=dict)  # host path -> symlink target
+
+    @property
+    def ds(self) -> Obj:
+        return next(o for o in self.objects if o["kind"] == "DaemonSet")
+
+    @property
+    def pod_spec(self) -> Obj:
+        spec: Obj = self.ds["spec"]["template"]["spec"]
+        return spec
+
+
+Hook = Callable[[Field], None]
+After = Callable[[Cluster, Field], None]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a case needs besides its YAML: the manifest, the node, and hooks."""
+
+    manifest: str  # under shared/fixtures/upstream
+    distro: str  # a key of tests.scenarios.DISTROS
+    kubelet: str | None = None  # the distribution's release, when the case names one
+    primary: tuple[str, Obj] | None = None  # (file name, content) instead of flannel
+    k3s_old_bin: bool = False  # k3s before Oct 2024: binaries in data/<hash>/bin, reached by data/current
+    extra: Hook | None = None  # edits before the cluster starts (objects, node files)
+    faults: Callable[[Cluster], None] | None = None  # what the simulated cluster does that a case needs
+    after: After | None = None  # what happened on the node once Multus had run
+    settle: float = 180.0  # virtual seconds Multus runs before the diagnosis
+
+
+def _case(shared: Path, case: str) -> Obj:
+    data: Obj = yaml.safe_load((shared / "field" / f"{case}.yaml").read_text())
+    return data
+
+
+def prepare(shared: Path, case: str) -> Field:
+    """The case's objects and node files, before anything runs."""
+    setup = CASES[case]
+    data = _case(shared, case)
+    objects = [copy.deepcopy(d) for d in yaml.safe_load_all((shared / "upstream" / setup.manifest).read_text()) if d]
+    f = Field(data, setup, objects, {})
+    _apply_daemonset(f)
+    _node_files(f)
+    if setup.extra is not None:
+        setup.extra(f)
+    _host_files(f)
+    return f
+
+
+def _apply_daemonset(f: Field) -> None:
+    """The reported volumes, mounts, args and daemon config over the manifest's."""
+    reported = f.case["daemonset"]
+    spec, main = f.pod_spec, f.pod_spec["containers"][0]
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    for v in reported["volumes"] or []:
+        if v["hostPath"]:  # null: the report did not say
+            volumes[v["name"]] = {"name": v["name"], "hostPath": {"path": v["hostPath"]}}
+    spec["volumes"] = list(volumes.values())
+    for m in reported["mounts"] or []:
+        # where the manifest mounts that volume (field-16's cnibin: only its init container), else main
+        users = [c for c in spec["containers"] + spec.get("initContainers", []) if _mounts(c, m["name"])] or [main]
+        for c in users:
+            mounts = {x["name"]: x for x in c.get("volumeMounts") or []}
+            mounts[m["name"]] = {**mounts.get(m["name"], {}), "name": m["name"], "mountPath": m["mountPath"]}
+            c["volumeMounts"] = list(mounts.values())
+    if reported["args"] is not None:
+        main["args"] = list(reported["args"])
+    if f.case["daemon_config"] is not None:
+        cm = next(o for o in f.objects if o["kind"] == "ConfigMap" and "daemon-config.json" in o.get("data", {}))
+        cm["data"]["daemon-config.json"] = json.dumps(f.case["daemon_config"], indent=4)
+
+
+def _mounts(container: Obj, volume: str) -> bool:
+    return any(m["name"] == volume for m in container.get("volumeMounts") or [])
+
+
+def _cri_cni(bin_dir: str, conf_dir: str) -> str:
+    return f'[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "{bin_dir}"\n  conf_dir = "{conf_dir}"\n'
+
+
+# The runtime's own config, as each distribution writes it. Not for k3s before its stable bin dir:
+# there k3s renders the versioned data/<hash>/bin, which the case files name through data/current.
+RUNTIME_CONFIG = {
+    "k3s": (
+        "/var/lib/rancher/k3s/agent/etc/containerd/config.toml",
+        _cri_cni("/var/lib/rancher/k3s/data/cni", "/var/lib/rancher/k3s/agent/etc/cni/net.d"),
+    ),
+    "gke": ("/etc/containerd/config.toml", _cri_cni("/home/kubernetes/bin", "/etc/cni/net.d")),
+    "kubeadm": ("/etc/containerd/config.toml", _cri_cni("/opt/cni/bin", "/etc/cni/net.d")),
+}
+
+
+def _node_files(f: Field) -> None:
+    """The distribution's files: its primary CNI config, the runtime's CNI binaries and config."""
+    setup, d = f.setup, sc.DISTROS[f.setup.distro]
+    files = sc.distro_files(setup.distro)
+    if setup.distro in RUNTIME_CONFIG and not setup.k3s_old_bin:
+        path, text = RUNTIME_CONFIG[setup.distro]
+        files[path] = text
+    if setup.primary is not None:
+        files.pop(f"{d['conf']}/10-flannel.conflist")
+        name, content = setup.primary
+        files[f"{d['conf']}/{name}"] = json.dumps(content, indent=2)
+    if setup.k3s_old_bin:
+        data_dir = d["bin"].removesuffix("/data/cni")
+        files = {
+            (f"{data_dir}/data/{K3S_HASH}/bin" + p.removeprefix(d["bin"]) if p.startswith(d["bin"]) else p): c
+            for p, c in files.items()
+        }
+        f.links[f"{data_dir}/data/current"] = K3S_HASH
+    f.files.update(files)
+
+
+def _host_files(f: Field) -> None:
+    """Every path the case says the node has: made where nothing above made it."""
+    for path in f.case["host_files"] or []:
+        for link, target in f.links.items():  # data/current/bin is data/<hash>/bin
+            if path.startswith(link + "/"):
+                path = f"{os.path.dirname(link)}/{target}{path.removeprefix(link)}"
+        known = path in f.files or any(p.startswith(path.rstrip("/") + "/") for p in f.files)
+        if not known and os.path.basename(path) not in ("00-multus.conf", "00-multus.conflist"):  # Multus writes it
+            f.files[path if "." in os.path.basename(path) else path.rstrip("/") + "/"] = ""
+
+
+def node_object(f: Field) -> Obj:
+    node = sc.node(NODE, f.setup.distro)
+    if f.setup.kubelet:
+        node["status"]["nodeInfo"]["kubeletVersion"] = f.setup.kubelet
+    return node
+
+
+def build(shared: Path, case: str, workdir: Path) -> tuple[Cluster, Field]:
+    """A cluster holding the case, not started (`with sim:` starts it)."""
+    f = prepare(shared, case)
+    sim = Cluster(workdir, clock=Clock(start=START))
+    sim.add(node_object(f))
+    root = sim.node_root(NODE)
+    for path, content in f.files.items():
+        real = root / path.lstrip("/")
+        if path.endswith("/"):
+            real.mkdir(parents=True, exist_ok=True)
+            continue
+        real.parent.mkdir(parents=True, exist_ok=True)
+        if content is None:
+            real.write_bytes(b"\x7fELF\x02\x01\x01\x00 " + os.path.basename(path).encode() + b" (simulated)\n")
+            real.chmod(0o755)
+        else:
+            real.write_text(content)
+    for path, target in f.links.items():
+        (root / path.lstrip("/")).symlink_to(target)
+    for obj in f.objects:
+        sim.add(obj)
+    if f.setup.faults is not None:
+        f.setup.faults(sim)
+    return sim, f
+
+
+def settle(sim: Cluster, f: Field) -> None:
+    """Let Multus run as long as the case says, then what happened on the node afterwards."""
+    sim.advance(f.setup.settle)
+    if f.setup.after is not None:
+        f.setup.after(sim, f)
+        sim.sync()
+
+
+def write_node_file(sim: Cluster, path: str, content: str) -> None:
+    real = sim.node_root(NODE) / path.lstrip("/")
+    real.parent.mkdir(parents=True, exist_ok=True)
+    real.write_text(content)
+
+
+# --- the cases ------------------------------------------------------------------------------------
+def _k3s_hostpaths(f: Field) -> None:
+    """field-08: the reporter ran the chart with k3s's dirs (the kubeconfig flag names them)."""
+    for v in f.pod_spec["volumes"]:
+        if v["name"] == "cni":
+            v["hostPath"]["path"] = sc.DISTROS["k3s"]["conf"]
+        elif v["name"] == "cnibin":
+            v["hostPath"]["path"] = sc.DISTROS["k3s"]["bin"]
+
+
+def _conf_from_configmap(f: Field) -> None:
+    """field-03: the reporter's ConfigMap volume presented cni-conf.json as 00-multus.conf, and
+    --multus-conf-file names it."""
+    for v in f.pod_spec["volumes"]:
+        if v["name"] == "multus-cfg":
+            v["configMap"]["items"][0]["path"] = "00-multus.conf"
+
+
+def _empty_multus_conf(sim: Cluster, f: Field) -> None:
+    """field-10: after the reboot a 0-byte 00-multus.conf is left while the daemon runs on (it
+    watches only the primary config, so nothing rewrites it)."""
+    write_node_file(sim, "/etc/cni/net.d/00-multus.conf", "")
+
+
+def _thin_image_everywhere(f: Field) -> None:
+    """field-16: the reporter changed every image to the plain (thin, distroless) v4.0.2 tag."""
+    for c in f.pod_spec["containers"] + f.pod_spec["initContainers"]:
+        c["image"] = "ghcr.io/k8snetworkplumbingwg/multus-cni:v4.0.2"
+
+
+CALICO = {
+    "name": "k8s-pod-network",
+    "cniVersion": "0.3.1",
+    "plugins": [
+        {
+            "type": "calico",
+            "datastore_type": "kubernetes",
+            "mtu": 0,
+            "nodename_file_optional": False,
+            "log_level": "Info",
+            "log_file_path": "/var/log/calico/cni/cni.log",
+            "ipam": {"type": "calico-ipam", "assign_ipv4": "true", "assign_ipv6": "false"},
+            "container_settings": {"allow_ip_forwarding": False},
+            "policy": {"type": "k8s"},
+            "kubernetes": {"k8s_api_root": "https://10.96.0.1:443", "kubeconfig": "/etc/cni/net.d/calico-kubeconfig"},
+        },
+        {"type": "bandwidth", "capabilities": {"bandwidth": True}},
+        {"type": "portmap", "snat": True, "capabilities": {"portMappings": True}},
+    ],
+}
+CILIUM = {
+    "cniVersion": "0.3.1",
+    "name": "cilium",
+    "plugins": [{"type": "cilium-cni", "enable-debug": False, "log-file": "/var/run/cilium/cilium-cni.log"}],
+}
+OVN = {
+    "cniVersion": "0.4.0",
+    "name": "ovn-kubernetes",
+    "type": "ovn-k8s-cni-overlay",
+    "ipam": {},
+    "dns": {},
+    "logFile": "/var/log/ovn-kubernetes/ovn-k8s-cni-overlay.log",
+    "logLevel": "4",
+    "logfile-maxsize": 100,
+    "logfile-maxbackups": 5,
+    "logfile-maxage": 5,
+}
+GKE_NET = {  # GKE's containerd network config (ptp); that era's cniVersion
+    "name": "k8s-pod-network",
+    "cniVersion": "0.3.1",
+    "plugins": [
+        {
+            "type": "ptp",
+            "mtu": 1460,
+            "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.8.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]},
+        },
+        {"type": "portmap", "capabilities": {"portMappings": True}},
+    ],
+}
+FLANNEL_031 = {**sc.FLANNEL, "cniVersion": "0.3.1"}  # k3s's flannel config before it moved to 1.0.0
+
+
+def _calico_kubeconfig(f: Field) -> None:
+    f.files["/etc/cni/net.d/calico-kubeconfig"] = (
+        "# Kubeconfig file for Calico CNI plugin.\napiVersion: v1\nkind: Config\n"
+    )
+    for name in ("calico", "calico-ipam"):
+        f.files[f"/opt/cni/bin/{name}"] = None
+
+
+def _cilium_on_crio(f: Field) -> None:
+    """field-13: CRI-O configured with the upstream plugin dir, where Cilium installs cilium-cni."""
+    f.files = {p: c for p, c in f.files.items() if not p.startswith("/usr/libexec/cni/")}
+    f.files["/etc/crio/crio.conf"] = (
+        '[crio.network]\nnetwork_dir = "/etc/cni/net.d/"\nplugin_dirs = ["/opt/cni/bin/"]\n'
+    )
+    for name in ("cilium-cni", "loopback", "host-local", "portmap"):
+        f.files[f"/opt/cni/bin/{name}"] = None
+
+
+def _daemon_needs_53mi(sim: Cluster) -> None:
+    """field-13: the daemon alone used ~53Mi on the reporter's nodes (root_cause)."""
+    sim.faults.memory_use["kube-multus"] = "53Mi"
+
+
+CASES: dict[str, Setup] = {
+    # "1.28.x" before the stable data/cni dir: the reporter's node has data/current/bin (host_files)
+    "field-01": Setup(THIN, "k3s", kubelet="v1.28.8+k3s1", k3s_old_bin=True),
+    "field-02": Setup(
+        THIN, "k3s", kubelet="v1.19.2+k3s1", k3s_old_bin=True, primary=("10-flannel.conflist", FLANNEL_031)
+    ),
+    "field-03": Setup(THIN, "k3s", extra=_conf_from_configmap),
+    "field-04": Setup(THIN, "gke", primary=("10-containerd-net.conflist", GKE_NET)),
+    "field-08": Setup(THIN, "k3s", extra=_k3s_hostpaths),
+    "field-10": Setup(
+        THICK,
+        "kubeadm",
+        primary=("10-calico.conflist", CALICO),
+        extra=_calico_kubeconfig,
+        after=_empty_multus_conf,
+    ),
+    "field-13": Setup(
+        THICK,
+        "crio",
+        kubelet="v1.30.1",
+        primary=("05-cilium.conflist", CILIUM),
+        extra=_cilium_on_crio,
+        faults=_daemon_needs_53mi,
+    ),
+    "field-14": Setup(THICK, "kubeadm"),
+    "field-15": Setup(THICK, "kubeadm"),
+    "field-16": Setup(f"{UPSTREAM}/multus-daemonset-thick.v4.0.2.yml", "kubeadm", extra=_thin_image_everywhere),
+    "field-18": Setup(THIN, "kind", primary=("10-ovn-kubernetes.conf", OVN)),
+}
