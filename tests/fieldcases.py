@@ -142,7 +142,8 @@ RUNTIME_CONFIG = {
 def _node_files(f: Field) -> None:
     """The distribution's files: its primary CNI config, the runtime's CNI binaries and config."""
     setup, d = f.setup, sc.DISTROS[f.setup.distro]
-    files = sc.distro_files(setup.distro)
+    # Multus installs its own binary: the node starts without it
+    files = {p: c for p, c in sc.distro_files(setup.distro).items() if not p.endswith(("/multus", "/multus-shim"))}
     if setup.distro in RUNTIME_CONFIG and not setup.k3s_old_bin:
         path, text = RUNTIME_CONFIG[setup.distro]
         files[path] = text
@@ -318,6 +319,10 @@ def _cilium_on_crio(f: Field) -> None:
         f.files[f"/opt/cni/bin/{name}"] = None
 
 
+def _ovn_binary(f: Field) -> None:
+    f.files["/opt/cni/bin/ovn-k8s-cni-overlay"] = None  # ovnkube-node installs it
+
+
 def _daemon_needs_53mi(sim: Cluster) -> None:
     """field-13: the daemon alone used ~53Mi on the reporter's nodes (root_cause)."""
     sim.faults.memory_use["kube-multus"] = "53Mi"
@@ -350,5 +355,5 @@ CASES: dict[str, Setup] = {
     "field-14": Setup(THICK, "kubeadm"),
     "field-15": Setup(THICK, "kubeadm"),
     "field-16": Setup(f"{UPSTREAM}/multus-daemonset-thick.v4.0.2.yml", "kubeadm", extra=_thin_image_everywhere),
-    "field-18": Setup(THIN, "kind", primary=("10-ovn-kubernetes.conf", OVN)),
+    "field-18": Setup(THIN, "kind", primary=("10-ovn-kubernetes.conf", OVN), extra=_ovn_binary),
 }
