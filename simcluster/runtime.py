@@ -128,9 +128,11 @@ class PodSandbox:
         node_root: Path,
         workdir: Path,
         configmap: Callable[[str, str], dict[str, Any] | None],
+        read_only: tuple[str, ...] = (),
     ) -> None:
         self.pod = pod
         self.node_root = node_root
+        self.host_read_only = read_only
         self.workdir = workdir
         self._configmap = configmap
         self.namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
@@ -158,7 +160,7 @@ class PodSandbox:
     def _prepare(self, volume: dict[str, Any]) -> _Volume:
         name = volume["name"]
         if "hostPath" in volume:
-            return _Volume(self._host_path(name, volume["hostPath"]), read_only=False)
+            return self._host_path(name, volume["hostPath"])
         target = self._dir(f"volumes/{name}")
         for kind in ("configMap", "projected", "downwardAPI", "secret"):
             if kind in volume:
@@ -167,10 +169,11 @@ class PodSandbox:
                 return _Volume(target, read_only=True)
         return _Volume(target, read_only=False)  # emptyDir and anything else: a fresh directory
 
-    def _host_path(self, name: str, spec: dict[str, Any]) -> Path:
+    def _host_path(self, name: str, spec: dict[str, Any]) -> _Volume:
         """The kubelet's type check (creating the path for the *OrCreate types), then containerd:
-        create a missing source directory, resolve symlinks once."""
-        host = host_fs(self.node_root)
+        create a missing source directory, resolve symlinks once. A bind mount of a directory on
+        a read-only host filesystem is read-only too."""
+        host = host_fs(self.node_root, self.host_read_only)
         path, kind = str(spec.get("path") or ""), str(spec.get("type") or "")
         try:
             if kind in ("", "DirectoryOrCreate") and not host.exists(path):
@@ -178,11 +181,14 @@ class PodSandbox:
             elif kind == "FileOrCreate" and not host.exists(path):
                 host.write_bytes(path, b"", mode=0o644)
         except OSError as err:
-            raise VolumeError(name, f'failed to mkdir "{path}": mkdir {path}: {multus.errno_text(err)}') from None
+            # os.MkdirAll names the component it failed to create (mkdir /opt/cni on GKE's /opt).
+            failed = err.filename or path
+            raise VolumeError(name, f'failed to mkdir "{path}": mkdir {failed}: {multus.errno_text(err)}') from None
         problem = _host_path_type_problem(host, path, kind)
         if problem:
             raise VolumeError(name, problem)
-        return self.node_root / host.realpath(path).lstrip("/")
+        resolved = host.resolve(host.realpath(path))
+        return _Volume(self.node_root / resolved.path.lstrip("/"), read_only=resolved.read_only)
 
     def _materialize(self, name: str, target: Path, volume: dict[str, Any]) -> None:
         if "configMap" in volume:
