@@ -237,9 +237,10 @@ def runtime_dirs(node: Mapping[str, Any], files: NodeFiles | None) -> RuntimeDir
                 found_in.append(path)
     if found_in:
         bins_all = found_bins or [bins, *more]
-        return RuntimeDirs(
+        found = RuntimeDirs(
             distro, found_conf or conf, bins_all[0], f"node file {', '.join(found_in)}", True, tuple(bins_all[1:])
         )
+        return _k3s_versioned_config(found, files)
     if more and files.exists(bins) is False:
         present = [b for b in more if files.exists(b)]
         if present:  # e.g. CRI-O with plugins only in /opt/cni/bin
@@ -265,6 +266,27 @@ def runtime_dirs(node: Mapping[str, Any], files: NodeFiles | None) -> RuntimeDir
         elif files.exists(stable) is False and files.exists(old) and bins != old:
             bins, source = old, source + f"; node has no {stable}, using {old}"
     return RuntimeDirs(distro, conf, bins, source, confident, more)
+
+
+def _k3s_versioned_config(dirs: RuntimeDirs, files: NodeFiles) -> RuntimeDirs:
+    """k3s before Oct 2024 writes its release's data/<hash>/bin into config.toml; users (and the
+    k3s docs) reach that dir as data/current/bin, which k3s re-points at that same release each
+    time it starts. So both name the runtime's dir until the next upgrade (M113 says the rest)."""
+    data = dirs.distro.data_dir
+    m = K3S_VERSIONED_BIN.match(dirs.bin_dir)
+    if dirs.distro.name != "k3s" or not data or not m or m.group("data") != data:
+        return dirs
+    current = f"{data}/data/current/bin"
+    if dirs.bin_dir == current or files.exists(f"{data}/data/cni") is not False or not files.exists(current):
+        return dirs
+    return RuntimeDirs(
+        dirs.distro,
+        dirs.conf_dir,
+        current,
+        f"{dirs.source}; node has no {data}/data/cni, {current} leads to {dirs.bin_dir}",
+        True,
+        (dirs.bin_dir, *dirs.more_bin_dirs),
+    )
 
 
 def _config_files(files: NodeFiles, paths: tuple[str, ...]) -> list[str]:
