@@ -30,6 +30,7 @@ class CapturePlan:
 
     trees: tuple[str, ...]
     listings: tuple[str, ...]
+    known: tuple[str, ...] = ()  # host dirs known to exist (the distribution's own, e.g. a k3s --data-dir)
 
     @property
     def roots(self) -> tuple[str, ...]:
@@ -61,7 +62,9 @@ def plan(inst: Install, node: Mapping[str, Any]) -> CapturePlan:
     if config:
         trees.append(config)
     listings = outermost(bins)
-    return CapturePlan(tuple(t for t in outermost(trees) if not any(is_under(t, b) for b in listings)), listings)
+    return CapturePlan(
+        tuple(t for t in outermost(trees) if not any(is_under(t, b) for b in listings)), listings, distro.own_dirs
+    )
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ class Distro:
     runtime_configs: tuple[str, ...] = ()  # where the runtime config lives on the node (a dir: drop-ins)
     data_dir: str | None = None  # k3s/rke2 --data-dir
     more_bin_dirs: tuple[str, ...] = ()  # searched too, after bin_dir
+    own_dirs: tuple[str, ...] = ()  # created by the distribution on every node (a helper pod may mount them)
 
 
 # The first k3s release of each minor with the stable data/cni bin dir (k3s-io/k3s#10869, Oct 2024).
@@ -47,7 +48,12 @@ def k3s_has_stable_bin(kubelet: str) -> bool | None:
 def k3s(data_dir: str = K3S_DATA_DIR, flannel: bool = True, stable_bin: bool = True) -> Distro:
     if not flannel:  # k3s renders no cni section without flannel: containerd defaults apply
         return Distro(
-            "k3s", "/etc/cni/net.d", "/opt/cni/bin", (f"{data_dir}/agent/etc/containerd/config.toml",), data_dir
+            "k3s",
+            "/etc/cni/net.d",
+            "/opt/cni/bin",
+            (f"{data_dir}/agent/etc/containerd/config.toml",),
+            data_dir,
+            own_dirs=(data_dir,),
         )
     return Distro(
         "k3s",
@@ -55,6 +61,7 @@ def k3s(data_dir: str = K3S_DATA_DIR, flannel: bool = True, stable_bin: bool = T
         f"{data_dir}/data/cni" if stable_bin else f"{data_dir}/data/current/bin",
         (f"{data_dir}/agent/etc/containerd/config.toml",),
         data_dir,
+        own_dirs=(data_dir,),
     )
 
 
@@ -66,6 +73,7 @@ TABLE: dict[str, Distro] = {
         "/opt/cni/bin",
         ("/var/lib/rancher/rke2/agent/etc/containerd/config.toml",),
         "/var/lib/rancher/rke2",
+        own_dirs=("/var/lib/rancher/rke2",),
     ),
     "microk8s": Distro(
         "microk8s",
@@ -74,7 +82,14 @@ TABLE: dict[str, Distro] = {
         (f"{MICROK8S}/args/containerd-template.toml",),
     ),
     "openshift": Distro("openshift", "/etc/kubernetes/cni/net.d", "/var/lib/cni/bin", ("/etc/crio/crio.conf",)),
-    "gke": Distro("gke", "/etc/cni/net.d", "/home/kubernetes/bin", ("/etc/containerd/config.toml",)),
+    # GKE keeps its kubelet and CNI plugins in /home/kubernetes/bin: /opt is read-only on COS (multus-cni#620).
+    "gke": Distro(
+        "gke",
+        "/etc/cni/net.d",
+        "/home/kubernetes/bin",
+        ("/etc/containerd/config.toml",),
+        own_dirs=("/home/kubernetes",),
+    ),
     # CRI-O searches every plugin_dirs entry; packaged plugins live in /usr/libexec/cni, upstream's in /opt/cni/bin.
     "crio": Distro(
         "crio",
