@@ -20,6 +20,7 @@ from kubectl_multus.core.install import (
     thick_settings,
     thin_settings,
 )
+from kubectl_multus.core.kubeletdir import check_kubelet_dir
 from kubectl_multus.core.layout import correct
 from kubectl_multus.core.pathchecks import (
     KUBECONFIG_IN_CONF_DIR,
@@ -339,6 +340,7 @@ def diagnose_node(
                 for prev in (False, True)
             )
         findings.extend(check_cni_version(inst, node_name, dirs.conf_dir, files, logs))
+    findings.extend(check_kubelet_dir(inst, dirs, files))
     findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))
     volumes = {}
     for s in settings:

@@ -17,6 +17,7 @@ from kubectl_multus.core.snapshot import NodeFiles
 
 K3S_DATA_DIR = "/var/lib/rancher/k3s"
 MICROK8S = "/var/snap/microk8s/current"
+KUBELET_ROOT = "/var/lib/kubelet"
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Distro:
     data_dir: str | None = None  # k3s/rke2 --data-dir
     more_bin_dirs: tuple[str, ...] = ()  # searched too, after bin_dir
     own_dirs: tuple[str, ...] = ()  # created by the distribution on every node (a helper pod may mount them)
+    kubelet_root: str = KUBELET_ROOT  # the kubelet's --root-dir
 
 
 # The first k3s release of each minor with the stable data/cni bin dir (k3s-io/k3s#10869, Oct 2024).
@@ -80,6 +82,7 @@ TABLE: dict[str, Distro] = {
         f"{MICROK8S}/args/cni-network",
         f"{MICROK8S}/opt/cni/bin",
         (f"{MICROK8S}/args/containerd-template.toml",),
+        kubelet_root="/var/snap/microk8s/common/var/lib/kubelet",  # --root-dir=${SNAP_COMMON}/var/lib/kubelet
     ),
     "openshift": Distro("openshift", "/etc/kubernetes/cni/net.d", "/var/lib/cni/bin", ("/etc/crio/crio.conf",)),
     # GKE keeps its kubelet and CNI plugins in /home/kubernetes/bin: /opt is read-only on COS (multus-cni#620).
@@ -99,7 +102,10 @@ TABLE: dict[str, Distro] = {
         None,
         ("/opt/cni/bin",),
     ),
-    "k0s": Distro("k0s", "/etc/cni/net.d", "/opt/cni/bin", ("/etc/k0s/containerd.toml",)),
+    # k0s: kubelet root <data-dir>/kubelet (docs.k0sproject.io "k0s directories").
+    "k0s": Distro(
+        "k0s", "/etc/cni/net.d", "/opt/cni/bin", ("/etc/k0s/containerd.toml",), kubelet_root="/var/lib/k0s/kubelet"
+    ),
     "kind": Distro("kind", "/etc/cni/net.d", "/opt/cni/bin", ("/etc/containerd/config.toml",)),
     "kubeadm": Distro("kubeadm", "/etc/cni/net.d", "/opt/cni/bin", ("/etc/containerd/config.toml",)),
 }

@@ -71,6 +71,7 @@ class Distro:
     read_only: tuple[str, ...] = ()  # host dirs on a read-only filesystem
     stage: Callable[[Path], None] | None = None  # anything else on its disk (k3s's data dirs)
     links: tuple[tuple[str, str], ...] = ()  # symlinks on its disk (relative targets)
+    extra_files: tuple[str, ...] = ()  # other files on its disk (content does not matter)
 
     def node(self, name: str) -> dict[str, Any]:
         meta: dict[str, Any] = {"name": name, "labels": {"kubernetes.io/hostname": name, **self.labels}}
@@ -95,6 +96,8 @@ class Distro:
         name, text = self.primary
         write(f"{self.primary_dir or self.conf}/{name}", text)
         write(*self.runtime_config)
+        for path in self.extra_files:
+            write(path, "")
         if self.stage is not None:
             self.stage(root)
         else:
@@ -224,6 +227,7 @@ DISTROS = {
                 "/etc/k0s/containerd.toml",
                 '# k0s_managed=true\nversion = 2\nimports = ["/run/k0s/containerd-cri.toml"]\n',
             ),
+            extra_files=("/var/lib/k0s/kubelet/pod-resources/kubelet.sock",),  # kubelet root <data-dir>/kubelet
         ),
         Distro(
             "gke",
@@ -277,6 +281,16 @@ def host_dirs(objs: Objects, conf: str, bin_dir: str) -> Objects:
             vol["hostPath"]["path"] = conf if vol["name"] == "cni" else bin_dir
     if conf != "/etc/cni/net.d":
         spec["containers"][0]["args"].append(f"--multus-kubeconfig-file-host={conf}/multus.d/multus.kubeconfig")
+    return objs
+
+
+def kubelet_dir(objs: Objects, root: str) -> Objects:
+    """The upstream thick manifest with the kubelet's root dir of the distribution (still mounted
+    at /var/lib/kubelet, where multus-daemon looks for the pod-resources socket)."""
+    objs = copy.deepcopy(objs)
+    for vol in daemonset(objs)["spec"]["template"]["spec"]["volumes"]:
+        if vol["name"] == "host-var-lib-kubelet":
+            vol["hostPath"]["path"] = root
     return objs
 
 
@@ -511,7 +525,7 @@ HEALTHY: dict[str, Callable[[Path], Objects]] = {
     "openshift": lambda shared: openshift_multus(),
     "kubeadm": lambda shared: upstream(shared, THICK),
     "kind": lambda shared: upstream(shared, THIN),
-    "k0s": lambda shared: upstream(shared, THICK),
+    "k0s": lambda shared: kubelet_dir(upstream(shared, THICK), "/var/lib/k0s/kubelet"),
     "gke": on("gke"),
     "crio": lambda shared: upstream(shared, f"{MC}/multus-daemonset-crio.yml"),
 }
@@ -612,7 +626,13 @@ MISTAKES = {
         {"M105", "M107", "M108", "M201"},
         moved(DISTROS["rke2"]),
     ),
-    "k0s-k3s-paths": Mistake(DISTROS["k0s"], on("k3s"), {"M105", "M107", "M108", "M201"}, moved(DISTROS["k0s"])),
+    # k0s, thick: the CNI dirs are the usual ones, but its kubelet's root dir is not.
+    "k0s-upstream-kubelet-dir": Mistake(
+        DISTROS["k0s"],
+        lambda shared: upstream(shared, THICK),
+        {"M125"},
+        {"ds.volume.host-var-lib-kubelet.hostPath": "/var/lib/k0s/kubelet"},
+    ),
     # kubeadm, thick: binDir given as the pod path; under chrootDir it must be the host's.
     "kubeadm-thick-bindir-pod-path": Mistake(
         DISTROS["kubeadm"],
@@ -655,14 +675,21 @@ def fixed(sim: Cluster) -> None:
 
 
 @pytest.mark.parametrize(
-    "case", ["k3s-data-dir-hard-coded-default", "gke-upstream-paths", "microk8s-upstream-paths", "crio-upstream-thin"]
+    "case",
+    [
+        "k3s-data-dir-hard-coded-default",
+        "gke-upstream-paths",
+        "microk8s-upstream-paths",
+        "crio-upstream-thin",
+        "k0s-upstream-kubelet-dir",
+    ],
 )
 def test_fix_repairs_the_common_mistake(shared: Path, tmp_path: Path, case: str) -> None:
     m = MISTAKES[case]
     with staged(tmp_path, m.distro, m.manifest(shared)) as sim:
         fixed(sim)
         root = sim.node_root("node-1")
-        assert (root / m.distro.bin.lstrip("/") / "multus").is_file()
+        assert any((root / m.distro.bin.lstrip("/") / name).is_file() for name in ("multus", "multus-shim"))
         assert (root / m.distro.conf.lstrip("/") / "00-multus.conf").is_file() or (
             root / m.distro.conf.lstrip("/") / "00-multus.conflist"
         ).is_file()
