@@ -484,13 +484,14 @@ def node_paths(sim: Cluster) -> dict[str, Any]:
     return json.loads(r.stdout)["installs"][0]["nodes"][0]  # type: ignore[no-any-return]
 
 
-def plan(sim: Cluster) -> tuple[dict[str, str | None], list[Any]]:
-    """The values `fix --dry-run` would set (by change key, for every target) and its manual steps."""
+def plan(sim: Cluster) -> tuple[dict[str, str | None], list[Any], str]:
+    """The values `fix --dry-run` would set (by change key, for every target), its manual steps, and
+    what it says on stderr (who else manages the objects)."""
     r = cli("fix", KC, str(sim.kubeconfig), "--dry-run", "-o", "json")
     data = json.loads(r.stdout)
     assert r.exit_code == data["exitCode"] == 1, r.output  # 1: there is something to fix
     values = {c["key"]: c["value"] for t in data["targets"] for c in t["changes"]}
-    return values, data["manual"]
+    return values, data["manual"], r.stderr
 
 
 @pytest.fixture(autouse=True)
@@ -555,6 +556,7 @@ class Mistake:
     codes: set[str]  # warning and error findings
     values: dict[str, str | None]  # the fix plan's changes, by key
     manual: set[str] = field(default_factory=set)  # codes of the plan's manual steps
+    lasting: dict[str, Any] | None = None  # the chart values that make the fix last, when another tool owns it
 
 
 K3S_DEFAULT = DISTROS["k3s"]
@@ -625,6 +627,18 @@ MISTAKES = {
         lambda shared: rke2_multus(K3S_DEFAULT.conf, f"{K3S}/data/current/bin"),
         {"M105", "M107", "M108", "M201"},
         moved(DISTROS["rke2"]),
+        # The Helm controller re-renders the DaemonSet: the fix lasts as a HelmChartConfig, where the
+        # autoconfig dir (rendered from its own value) must follow confDir.
+        lasting={
+            "config": {
+                "cni_conf": {
+                    "confDir": "/etc/cni/net.d",
+                    "multusAutoconfigDir": "/etc/cni/net.d",
+                    "binDir": "/opt/cni/bin",
+                    "kubeconfig": "/etc/cni/net.d/multus.d/multus.kubeconfig",
+                }
+            }
+        },
     ),
     # k0s, thick: the CNI dirs are the usual ones, but its kubelet's root dir is not.
     "k0s-upstream-kubelet-dir": Mistake(
@@ -659,9 +673,18 @@ def test_the_common_mistake_on_each_distribution_is_found_and_planned(shared: Pa
         status, found = diagnose(sim)
         assert status == 1
         assert {f["code"] for f in found if f["severity"] != "info"} == m.codes, found
-        values, manual = plan(sim)
+        values, manual, said = plan(sim)
         assert values == m.values
         assert {step.split()[0] for step in manual} == m.manual, manual
+        if m.lasting is None:
+            assert "managed by" not in said
+        else:
+            hcc = yaml.safe_load(said[said.index("apiVersion: helm.cattle.io/v1") :])
+            assert (hcc["kind"], hcc["metadata"]) == (
+                "HelmChartConfig",
+                {"name": "rke2-multus", "namespace": "kube-system"},
+            )
+            assert yaml.safe_load(hcc["spec"]["valuesContent"]) == m.lasting
 
 
 def fixed(sim: Cluster) -> None:
