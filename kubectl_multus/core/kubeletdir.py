@@ -20,8 +20,8 @@ POD_RESOURCES = "pod-resources"
 
 def check_kubelet_dir(inst: Install, dirs: RuntimeDirs, files: NodeFiles | None) -> list[Finding]:
     root = dirs.distro.kubelet_root
-    if root == KUBELET_ROOT:
-        return []
+    if root == KUBELET_ROOT or inst.mode != "thick":
+        return []  # the thin `multus` binary runs on the host: no volume is involved
     socket_dir = f"{root}/{POD_RESOURCES}"
     if files is not None and files.exists(f"{KUBELET_ROOT}/{POD_RESOURCES}"):
         return []  # this kubelet was given the usual root dir

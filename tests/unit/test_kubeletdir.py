@@ -70,6 +70,14 @@ def test_kubelet_mount_that_is_right_raises_nothing(distro: str, ds: dict, extra
     assert [f.code for f in report.findings if f.severity > 1] == []
 
 
+def test_thin_multus_is_not_judged_by_its_volumes() -> None:
+    ds = daemonset("/var/lib/kubelet")
+    container = ds["spec"]["template"]["spec"]["containers"][0]
+    container.update(command=["/thin_entrypoint"], image="ghcr.io/k8snetworkplumbingwg/multus-cni:v4.2.2")
+    report = diagnose(snap(ds, "k0s", files=files("k0s", f"{K0S_KUBELET}/pod-resources/kubelet.sock")))
+    assert "M125" not in {f.code for f in report.findings}
+
+
 def test_kubelet_root_found_nowhere_is_left_to_check_by_hand() -> None:
     snapshot = snap(daemonset("/var/lib/kubelet"), "k0s", files=files("k0s"), configmaps=[cm()])
     report = diagnose(snapshot)
