@@ -88,6 +88,7 @@ class Cluster:
         self.store = Store(lambda: Clock.stamp(self.clock.now()))
         self.faults = Faults()
         self.requests: list[Request] = []
+        self.read_only: dict[str, set[str]] = {}  # node -> host directories on a read-only filesystem
         self.version = {
             "major": "1",
             "minor": "31",
@@ -128,6 +129,13 @@ class Cluster:
             for top in ("etc", "run", "tmp", "usr", "var"):
                 (root / top).mkdir(parents=True, exist_ok=True)
         return root
+
+    def mount_read_only(self, node: str, *paths: str) -> None:
+        """Make host directories of a node read-only to the container runtime (they must exist)."""
+        root = self.node_root(node)
+        for path in paths:
+            (root / path.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        self.read_only.setdefault(node, set()).update(paths)
 
     def add(self, obj: Obj) -> Obj:
         """Add an object as it would be on a live cluster (namespaces and CRDs created as needed)."""

@@ -313,6 +313,8 @@ class ContainerFS:
         return any(_norm(m.path) == path for m in self.mounts)
 
 
-def host_fs(node_root: Path) -> ContainerFS:
-    """The node itself: its whole root, writable."""
-    return ContainerFS([Mount("/", node_root)], jail=(node_root,))
+def host_fs(node_root: Path, read_only: Iterable[str] = ()) -> ContainerFS:
+    """The node itself: its whole root, writable but for `read_only` directories (e.g. GKE's
+    Container-Optimized OS, whose /opt is on the read-only root filesystem)."""
+    mounts = [Mount("/", node_root)] + [Mount(p, node_root / p.lstrip("/"), read_only=True) for p in read_only]
+    return ContainerFS(mounts, jail=(node_root,))

@@ -253,7 +253,11 @@ class Kubelet:
 
         try:
             run.sandbox = PodSandbox(
-                pod, self.cluster.node_root(run.node), self.cluster.workdir / "pods" / run.uid, configmap
+                pod,
+                self.cluster.node_root(run.node),
+                self.cluster.workdir / "pods" / run.uid,
+                configmap,
+                tuple(sorted(self.cluster.read_only.get(run.node, ()))),
             )
         except VolumeError as err:
             if run.volume_error != str(err):

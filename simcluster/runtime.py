@@ -109,9 +109,16 @@ def image_files(image: str) -> dict[str, bytes]:
     files = {f"{multus.BIN_DIR}/{name}": _binary(image, name) for name in MULTUS_BINARIES}
     files["/thin_entrypoint"] = _binary(image, "thin_entrypoint")
     files["/install_multus"] = _binary(image, "install_multus")
-    if _image_name(image)[1].startswith("v3"):
+    if _has_legacy_entrypoint(image):
         files["/entrypoint.sh"] = f"#!/bin/bash\n# multus entrypoint from {image} (simulated)\n".encode()
     return files
+
+
+def _has_legacy_entrypoint(image: str) -> bool:
+    """v3 images carry the bash /entrypoint.sh; so does `:stable`, which the upstream CRI-O manifest
+    runs as /entrypoint.sh and which works there (the fixtures' expectation for that manifest)."""
+    tag = _image_name(image)[1]
+    return tag.startswith("v3") or tag == "stable"
 
 
 def is_distroless(image: str) -> bool:
@@ -119,7 +126,7 @@ def is_distroless(image: str) -> bool:
     `-thick` images are Debian-based, OpenShift's RHEL-based, v3 images carry a bash entrypoint."""
     if not is_multus_image(image) or _is_thick_image(image) or has_tools(image):
         return False
-    return not _image_name(image)[1].startswith("v3")
+    return not _has_legacy_entrypoint(image)
 
 
 PATH_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -161,9 +168,11 @@ class PodSandbox:
         node_root: Path,
         workdir: Path,
         configmap: Callable[[str, str], dict[str, Any] | None],
+        read_only: tuple[str, ...] = (),
     ) -> None:
         self.pod = pod
         self.node_root = node_root
+        self.host_read_only = read_only
         self.workdir = workdir
         self._configmap = configmap
         self.namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
@@ -191,7 +200,7 @@ class PodSandbox:
     def _prepare(self, volume: dict[str, Any]) -> _Volume:
         name = volume["name"]
         if "hostPath" in volume:
-            return _Volume(self._host_path(name, volume["hostPath"]), read_only=False)
+            return self._host_path(name, volume["hostPath"])
         target = self._dir(f"volumes/{name}")
         for kind in ("configMap", "projected", "downwardAPI", "secret"):
             if kind in volume:
@@ -200,10 +209,11 @@ class PodSandbox:
                 return _Volume(target, read_only=True)
         return _Volume(target, read_only=False)  # emptyDir and anything else: a fresh directory
 
-    def _host_path(self, name: str, spec: dict[str, Any]) -> Path:
+    def _host_path(self, name: str, spec: dict[str, Any]) -> _Volume:
         """The kubelet's type check (creating the path for the *OrCreate types), then containerd:
-        create a missing source directory, resolve symlinks once."""
-        host = host_fs(self.node_root)
+        create a missing source directory, resolve symlinks once. A bind mount of a directory on
+        a read-only host filesystem is read-only too."""
+        host = host_fs(self.node_root, self.host_read_only)
         path, kind = str(spec.get("path") or ""), str(spec.get("type") or "")
         try:
             if kind in ("", "DirectoryOrCreate") and not host.exists(path):
@@ -211,11 +221,14 @@ class PodSandbox:
             elif kind == "FileOrCreate" and not host.exists(path):
                 host.write_bytes(path, b"", mode=0o644)
         except OSError as err:
-            raise VolumeError(name, f'failed to mkdir "{path}": mkdir {path}: {multus.errno_text(err)}') from None
+            # os.MkdirAll names the component it failed to create (mkdir /opt/cni on GKE's /opt).
+            failed = err.filename or path
+            raise VolumeError(name, f'failed to mkdir "{path}": mkdir {failed}: {multus.errno_text(err)}') from None
         problem = _host_path_type_problem(host, path, kind)
         if problem:
             raise VolumeError(name, problem)
-        return self.node_root / host.realpath(path).lstrip("/")
+        resolved = host.resolve(host.realpath(path))
+        return _Volume(self.node_root / resolved.path.lstrip("/"), read_only=resolved.read_only)
 
     def _materialize(self, name: str, target: Path, volume: dict[str, Any]) -> None:
         if "configMap" in volume:
@@ -477,7 +490,7 @@ def _image_entrypoint(image: str) -> str:
     """ENTRYPOINT of the Multus images: thick, thin (v4), or the v3 shell script."""
     if _is_thick_image(image):
         return f"{multus.BIN_DIR}/multus-daemon"
-    return "/entrypoint.sh" if _image_name(image)[1].startswith("v3") else "/thin_entrypoint"
+    return "/entrypoint.sh" if _has_legacy_entrypoint(image) else "/thin_entrypoint"
 
 
 def _direct_program(argv: list[str]) -> Program | None:

@@ -319,6 +319,11 @@ def _cilium_on_crio(f: Field) -> None:
         f.files[f"/opt/cni/bin/{name}"] = None
 
 
+def _gke_binaries(f: Field) -> None:
+    for name in ("ptp", "host-local", "portmap", "loopback"):  # what GKE ships for its ptp network
+        f.files[f"/home/kubernetes/bin/{name}"] = None
+
+
 def _ovn_binary(f: Field) -> None:
     f.files["/opt/cni/bin/ovn-k8s-cni-overlay"] = None  # ovnkube-node installs it
 
@@ -335,7 +340,7 @@ CASES: dict[str, Setup] = {
         THIN, "k3s", kubelet="v1.19.2+k3s1", k3s_old_bin=True, primary=("10-flannel.conflist", FLANNEL_031)
     ),
     "field-03": Setup(THIN, "k3s", extra=_conf_from_configmap),
-    "field-04": Setup(THIN, "gke", primary=("10-containerd-net.conflist", GKE_NET)),
+    "field-04": Setup(THIN, "gke", primary=("10-containerd-net.conflist", GKE_NET), extra=_gke_binaries),
     "field-08": Setup(THIN, "k3s", extra=_k3s_hostpaths),
     "field-10": Setup(
         THICK,

@@ -52,6 +52,7 @@ DISTROS: dict[str, dict[str, Any]] = {
         "conf": "/etc/cni/net.d",
         "bin": "/home/kubernetes/bin",
     },
+    "k0s": {"kubelet": "v1.31.2+k0s", "conf": "/etc/cni/net.d", "bin": "/opt/cni/bin"},
     "microk8s": {
         "kubelet": "v1.31.2",
         "labels": {"microk8s.io/cluster": "true"},

@@ -277,6 +277,7 @@ def _read_node(job: Job, client: Any, node: Obj) -> None:
     plan = capture.CapturePlan(
         capture.outermost(t for p in plans for t in p.trees),
         capture.outermost(b for p in plans for b in p.listings),
+        tuple(dict.fromkeys(k for p in plans for k in p.known)),
     )
     inst = job.installs[0]
     pod = _pod_on(job.pods, inst, name)
@@ -327,7 +328,7 @@ def _node_files(
     if opts.helpers == "never":
         raise NodeAccessError(f"node {node}: the Multus pod cannot be read and helper pods are off (--helpers never)")
     ns = opts.helper_namespace or inst.namespace
-    known = capture.host_paths(inst) if pod is not None else []
+    known = [*(capture.host_paths(inst) if pod is not None else []), *plan.known]
     manifest = capture.helper_pod(node, ns, opts.helper_image, plan.roots, deadline=opts.helper_deadline, known=known)
     tops = capture.helper_volumes(plan.roots, known)
     with (

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kubectl_multus.core.distros import K3S_DATA_DIR, TABLE, detect
+from kubectl_multus.core.distros import K3S_DATA_DIR, KUBELET_ROOT, TABLE, detect
 from kubectl_multus.core.install import Install
 from kubectl_multus.core.paths import MountTable, is_under, norm
 from kubectl_multus.core.snapshot import Entry, NodeFiles
@@ -30,6 +30,7 @@ class CapturePlan:
 
     trees: tuple[str, ...]
     listings: tuple[str, ...]
+    known: tuple[str, ...] = ()  # host dirs known to exist (the distribution's own, e.g. a k3s --data-dir)
 
     @property
     def roots(self) -> tuple[str, ...]:
@@ -50,6 +51,9 @@ def plan(inst: Install, node: Mapping[str, Any]) -> CapturePlan:
     trees += [c for d in (*TABLE.values(), distro) for c in d.runtime_configs]
     bins: list[str] = [b for d in (*TABLE.values(), distro) for b in (d.bin_dir, *d.more_bin_dirs)]
     bins += [f"{data_dir}/data/cni", f"{data_dir}/data/current/bin"]
+    if distro.kubelet_root != KUBELET_ROOT:
+        # Only the pod-resources socket, in the distribution's root and the usual one: roots are large.
+        bins += [f"{distro.kubelet_root}/pod-resources", f"{KUBELET_ROOT}/pod-resources"]
     for m in inst.mounts.mounts + tuple(m for _, t in inst.init_mounts for m in t.mounts):
         host = m.volume.host_path
         if m.volume.kind != "hostPath" or host is None or norm(host) in NEVER_READ:
@@ -61,7 +65,9 @@ def plan(inst: Install, node: Mapping[str, Any]) -> CapturePlan:
     if config:
         trees.append(config)
     listings = outermost(bins)
-    return CapturePlan(tuple(t for t in outermost(trees) if not any(is_under(t, b) for b in listings)), listings)
+    return CapturePlan(
+        tuple(t for t in outermost(trees) if not any(is_under(t, b) for b in listings)), listings, distro.own_dirs
+    )
 
 
 @dataclass(frozen=True)

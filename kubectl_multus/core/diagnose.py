@@ -23,6 +23,7 @@ from kubectl_multus.core.install import (
     thick_settings,
     thin_settings,
 )
+from kubectl_multus.core.kubeletdir import check_kubelet_dir
 from kubectl_multus.core.layout import Layout, correct
 from kubectl_multus.core.pathchecks import (
     KUBECONFIG_IN_CONF_DIR,
@@ -386,6 +387,7 @@ def diagnose_node(
         findings.extend(check_cni_version(inst, node_name, dirs.conf_dir, files, logs))
     binaries = plugin_needs(snapshot, inst, dirs, files, layout, by_name, pod_ok)
     findings.extend(binaries.missing)
+    findings.extend(check_kubelet_dir(inst, dirs, files))
     findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))
     volumes = {}
     for s in settings:

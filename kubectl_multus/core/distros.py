@@ -17,6 +17,7 @@ from kubectl_multus.core.snapshot import NodeFiles
 
 K3S_DATA_DIR = "/var/lib/rancher/k3s"
 MICROK8S = "/var/snap/microk8s/current"
+KUBELET_ROOT = "/var/lib/kubelet"
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class Distro:
     runtime_configs: tuple[str, ...] = ()  # where the runtime config lives on the node (a dir: drop-ins)
     data_dir: str | None = None  # k3s/rke2 --data-dir
     more_bin_dirs: tuple[str, ...] = ()  # searched too, after bin_dir
+    own_dirs: tuple[str, ...] = ()  # created by the distribution on every node (a helper pod may mount them)
+    kubelet_root: str = KUBELET_ROOT  # the kubelet's --root-dir
 
 
 # The first k3s release of each minor with the stable data/cni bin dir (k3s-io/k3s#10869, Oct 2024).
@@ -47,7 +50,12 @@ def k3s_has_stable_bin(kubelet: str) -> bool | None:
 def k3s(data_dir: str = K3S_DATA_DIR, flannel: bool = True, stable_bin: bool = True) -> Distro:
     if not flannel:  # k3s renders no cni section without flannel: containerd defaults apply
         return Distro(
-            "k3s", "/etc/cni/net.d", "/opt/cni/bin", (f"{data_dir}/agent/etc/containerd/config.toml",), data_dir
+            "k3s",
+            "/etc/cni/net.d",
+            "/opt/cni/bin",
+            (f"{data_dir}/agent/etc/containerd/config.toml",),
+            data_dir,
+            own_dirs=(data_dir,),
         )
     return Distro(
         "k3s",
@@ -55,6 +63,7 @@ def k3s(data_dir: str = K3S_DATA_DIR, flannel: bool = True, stable_bin: bool = T
         f"{data_dir}/data/cni" if stable_bin else f"{data_dir}/data/current/bin",
         (f"{data_dir}/agent/etc/containerd/config.toml",),
         data_dir,
+        own_dirs=(data_dir,),
     )
 
 
@@ -66,15 +75,24 @@ TABLE: dict[str, Distro] = {
         "/opt/cni/bin",
         ("/var/lib/rancher/rke2/agent/etc/containerd/config.toml",),
         "/var/lib/rancher/rke2",
+        own_dirs=("/var/lib/rancher/rke2",),
     ),
     "microk8s": Distro(
         "microk8s",
         f"{MICROK8S}/args/cni-network",
         f"{MICROK8S}/opt/cni/bin",
         (f"{MICROK8S}/args/containerd-template.toml",),
+        kubelet_root="/var/snap/microk8s/common/var/lib/kubelet",  # --root-dir=${SNAP_COMMON}/var/lib/kubelet
     ),
     "openshift": Distro("openshift", "/etc/kubernetes/cni/net.d", "/var/lib/cni/bin", ("/etc/crio/crio.conf",)),
-    "gke": Distro("gke", "/etc/cni/net.d", "/home/kubernetes/bin", ("/etc/containerd/config.toml",)),
+    # GKE keeps its kubelet and CNI plugins in /home/kubernetes/bin: /opt is read-only on COS (multus-cni#620).
+    "gke": Distro(
+        "gke",
+        "/etc/cni/net.d",
+        "/home/kubernetes/bin",
+        ("/etc/containerd/config.toml",),
+        own_dirs=("/home/kubernetes",),
+    ),
     # CRI-O searches every plugin_dirs entry; packaged plugins live in /usr/libexec/cni, upstream's in /opt/cni/bin.
     "crio": Distro(
         "crio",
@@ -84,7 +102,10 @@ TABLE: dict[str, Distro] = {
         None,
         ("/opt/cni/bin",),
     ),
-    "k0s": Distro("k0s", "/etc/cni/net.d", "/opt/cni/bin", ("/etc/k0s/containerd.toml",)),
+    # k0s: kubelet root <data-dir>/kubelet (docs.k0sproject.io "k0s directories").
+    "k0s": Distro(
+        "k0s", "/etc/cni/net.d", "/opt/cni/bin", ("/etc/k0s/containerd.toml",), kubelet_root="/var/lib/k0s/kubelet"
+    ),
     "kind": Distro("kind", "/etc/cni/net.d", "/opt/cni/bin", ("/etc/containerd/config.toml",)),
     "kubeadm": Distro("kubeadm", "/etc/cni/net.d", "/opt/cni/bin", ("/etc/containerd/config.toml",)),
 }
@@ -237,9 +258,10 @@ def runtime_dirs(node: Mapping[str, Any], files: NodeFiles | None) -> RuntimeDir
                 found_in.append(path)
     if found_in:
         bins_all = found_bins or [bins, *more]
-        return RuntimeDirs(
+        found = RuntimeDirs(
             distro, found_conf or conf, bins_all[0], f"node file {', '.join(found_in)}", True, tuple(bins_all[1:])
         )
+        return _k3s_versioned_config(found, files)
     if more and files.exists(bins) is False:
         present = [b for b in more if files.exists(b)]
         if present:  # e.g. CRI-O with plugins only in /opt/cni/bin
@@ -265,6 +287,27 @@ def runtime_dirs(node: Mapping[str, Any], files: NodeFiles | None) -> RuntimeDir
         elif files.exists(stable) is False and files.exists(old) and bins != old:
             bins, source = old, source + f"; node has no {stable}, using {old}"
     return RuntimeDirs(distro, conf, bins, source, confident, more)
+
+
+def _k3s_versioned_config(dirs: RuntimeDirs, files: NodeFiles) -> RuntimeDirs:
+    """k3s before Oct 2024 writes its release's data/<hash>/bin into config.toml; users (and the
+    k3s docs) reach that dir as data/current/bin, which k3s re-points at that same release each
+    time it starts. So both name the runtime's dir until the next upgrade (M113 says the rest)."""
+    data = dirs.distro.data_dir
+    m = K3S_VERSIONED_BIN.match(dirs.bin_dir)
+    if dirs.distro.name != "k3s" or not data or not m or m.group("data") != data:
+        return dirs
+    current = f"{data}/data/current/bin"
+    if dirs.bin_dir == current or files.exists(f"{data}/data/cni") is not False or not files.exists(current):
+        return dirs
+    return RuntimeDirs(
+        dirs.distro,
+        dirs.conf_dir,
+        current,
+        f"{dirs.source}; node has no {data}/data/cni, {current} leads to {dirs.bin_dir}",
+        True,
+        (dirs.bin_dir, *dirs.more_bin_dirs),
+    )
 
 
 def _config_files(files: NodeFiles, paths: tuple[str, ...]) -> list[str]:

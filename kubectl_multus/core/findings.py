@@ -231,6 +231,14 @@ CATALOGUE: dict[str, Code] = {
             "use the <tag>-thick image for every Multus container",
         ),
         Code(
+            "M125",
+            Severity.WARNING,
+            "kubelet dir volume is not the kubelet's",
+            "a hostPath volume mounted at /var/lib/kubelet (multus-daemon's pod-resources path) is the node's "
+            "kubelet root dir (k0s: /var/lib/k0s/kubelet, microk8s: /var/snap/microk8s/common/var/lib/kubelet)",
+            "set the volume's hostPath to the kubelet's root dir, keeping its mountPath /var/lib/kubelet",
+        ),
+        Code(
             "M201",
             Severity.ERROR,
             "Multus pod not running",

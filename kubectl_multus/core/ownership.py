@@ -11,6 +11,7 @@ from typing import Any
 
 from kubectl_multus.core.findings import Change
 from kubectl_multus.core.install import Install, flag_value
+from kubectl_multus.core.paths import norm
 from kubectl_multus.core.snapshot import Obj, meta
 
 # rke2-multus (and the k3s docs' install of it): chart values behind thin flags (the chart
@@ -90,6 +91,11 @@ def chart_values(inst: Install, changes: Iterable[Change]) -> dict[str, str]:
             key = {"cni": "config.cni_conf.confDir", "cnibin": "config.cni_conf.binDir"}.get(volume)
             if key:
                 out[key] = posixpath.normpath(ch.value)
+            # The chart renders --multus-autoconfig-dir from its own value: when it named the old
+            # conf dir, a new confDir alone leaves it under no mount after the next reconcile.
+            auto = _host(flag_value(inst.args, "--multus-autoconfig-dir"))
+            if key == "config.cni_conf.confDir" and auto and ch.current and norm(auto) == norm(ch.current):
+                out.setdefault("config.cni_conf.multusAutoconfigDir", posixpath.normpath(ch.value))
         elif ch.key.startswith("daemon_config.") and ch.value is not None:
             out["config.daemon_conf." + ch.key[len("daemon_config.") :]] = ch.value
     if "config.cni_conf.confDir" in out and flag_value(inst.args, "--multus-kubeconfig-file-host") is None:

@@ -86,6 +86,22 @@ def test_helper_skips_a_top_directory_the_node_may_lack() -> None:
     assert helper_volumes(["/opt/cni/bin"], known=["/opt/cni/bin"]) == ["/opt"]
 
 
+def test_helper_mounts_the_top_of_the_distribution_s_own_dirs() -> None:
+    """A k3s --data-dir outside /var (or GKE's /home/kubernetes) exists whatever Multus mounts."""
+    from kubectl_multus.core.capture import helper_volumes
+    from kubectl_multus.core.distros import TABLE, detect
+
+    k3s_node = {
+        "metadata": {"name": "n", "annotations": {"k3s.io/node-args": '["server", "--data-dir", "/srv/k3s"]'}},
+        "status": {"nodeInfo": {"kubeletVersion": "v1.31.4+k3s1"}},
+    }
+    distro = detect(k3s_node)[0]
+    assert distro.own_dirs == ("/srv/k3s",) and TABLE["gke"].own_dirs == ("/home/kubernetes",)
+    roots = [distro.conf_dir, "/etc/cni/net.d", "/home/kubernetes/bin"]
+    assert helper_volumes(roots) == ["/etc"]
+    assert helper_volumes(roots, known=[*distro.own_dirs, *TABLE["gke"].own_dirs]) == ["/etc", "/home", "/srv"]
+
+
 def test_cleanup_tolerates_an_already_deleted_pod(tmp_path: Path) -> None:
     sim = Cluster(tmp_path / "sim")
     with sim:

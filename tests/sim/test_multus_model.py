@@ -347,6 +347,26 @@ def test_missing_host_path_is_created_empty_unless_its_type_forbids_it(tmp_path:
     assert not (node_root / "etc/nope").exists()
 
 
+def test_host_path_on_a_read_only_host_filesystem(tmp_path: Path) -> None:
+    """GKE's Container-Optimized OS: /opt is on the read-only root, so the runtime cannot create
+    /opt/cni/bin (multus-cni#620), and an existing directory there is mounted read-only."""
+    node_root = tmp_path / "node"
+    (node_root / "opt/tools").mkdir(parents=True)
+    with pytest.raises(VolumeError) as err:
+        PodSandbox(thin_pod(), node_root, tmp_path / "work", lambda ns, name: None, read_only=("/opt",))
+    assert str(err.value) == 'failed to mkdir "/opt/cni/bin": mkdir /opt/cni: read-only file system'
+    assert not (node_root / "opt/cni").exists()
+    pod = thin_pod()
+    pod["spec"]["volumes"][1]["hostPath"]["path"] = "/opt/tools"
+    sandbox = PodSandbox(pod, node_root, tmp_path / "work2", lambda ns, name: None, read_only=("/opt",))
+    with pytest.raises(OSError) as write_err:
+        sandbox.container_fs(pod["spec"]["containers"][0]).write_bytes("/host/opt/cni/bin/multus", b"x")
+    assert write_err.value.errno == errno.EROFS and not (node_root / "opt/tools/multus").exists()
+    writable = PodSandbox(pod, node_root, tmp_path / "work3", lambda ns, name: None)
+    writable.container_fs(pod["spec"]["containers"][0]).write_bytes("/host/opt/cni/bin/multus", b"x")
+    assert (node_root / "opt/tools/multus").is_file()
+
+
 def test_configmap_volume_is_read_only_and_follows_updates_except_through_subpath(tmp_path: Path) -> None:
     cms: dict[str, dict[str, Any]] = {"cfg": {"metadata": {"name": "cfg"}, "data": {"a.json": "1", "b.json": "2"}}}
     container = {

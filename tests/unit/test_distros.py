@@ -364,3 +364,26 @@ def test_runtime_dirs_k3s_keeps_data_cni_unless_known_absent(roots: tuple[str, .
     }
     dirs = runtime_dirs(k3s_node(), NodeFiles(entries, roots))
     assert dirs.bin_dir == f"{K3S}/data/cni"
+
+
+@pytest.mark.parametrize(
+    ("stable", "bin_dir", "more"),
+    [
+        pytest.param(False, f"{K3S}/data/current/bin", (f"{K3S}/data/3ccf8a82/bin",), id="no-data-cni"),
+        pytest.param(True, f"{K3S}/data/3ccf8a82/bin", (), id="data-cni-present-keeps-the-config"),
+    ],
+)
+def test_old_k3s_config_naming_its_release_dir_is_reached_through_data_current(
+    stable: bool, bin_dir: str, more: tuple[str, ...]
+) -> None:
+    """k3s before Oct 2024 writes data/<hash>/bin into config.toml; data/current/bin is that dir."""
+    config = f'[plugins."io.containerd.grpc.v1.cri".cni]\n  bin_dir = "{K3S}/data/3ccf8a82/bin"\n'
+    entries = {
+        f"{K3S}/agent/etc/containerd/config.toml": Entry("file", config),
+        f"{K3S}/agent/etc/cni/net.d/10-flannel.conflist": conf_file(),
+        f"{K3S}/data/current/bin/flannel": Entry("file"),
+        **({f"{K3S}/data/cni/flannel": Entry("file")} if stable else {}),
+    }
+    dirs = runtime_dirs(k3s_node(kubelet="v1.30.4+k3s1"), files(entries))
+    assert (dirs.bin_dir, dirs.more_bin_dirs) == (bin_dir, more)
+    assert dirs.source.startswith(f"node file {K3S}/agent/etc/containerd/config.toml")
