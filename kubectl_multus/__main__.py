@@ -4,9 +4,28 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
+
+INTERRUPTED = 130
+
+
+def _finish(code: int) -> None:
+    """Exit with `code`. After Ctrl-C a worker thread may still sit in a socket read: letting the
+    interpreter finalise around it can abort the process (SIGABRT) instead of exiting 130, so then
+    the streams are flushed and the process ends at once. Cleanup (helper pods, rollbacks) has
+    already run in the finally blocks by the time we get here."""
+    if threading.active_count() > 1:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+    sys.exit(code)
 
 
 def main() -> None:
+    code = 0
     try:
         # The krew archive's kubectl_complete-multus shim runs this executable with the variable set
         # (it cannot know where krew put the plugin's files): answer as the completer.
@@ -19,8 +38,14 @@ def main() -> None:
 
         run()
     except KeyboardInterrupt:
+        code = INTERRUPTED
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            sys.stderr.write(exc.code + "\n")
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    if code == INTERRUPTED:
         sys.stderr.write("kubectl multus: interrupted\n")
-        sys.exit(130)
+    _finish(code)
 
 
 if __name__ == "__main__":

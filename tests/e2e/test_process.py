@@ -55,6 +55,7 @@ def test_interrupt_while_a_helper_pod_waits_removes_it(sig: signal.Signals, tmp_
                 proc.kill()
                 proc.communicate()
         assert proc.returncode == 130, err
+        assert err.splitlines()[-1] == "kubectl multus: interrupted", err
         assert helper_pods(sim) == []
 
 
