@@ -21,6 +21,7 @@ from kubectl_multus.core.snapshot import Entry, NodeFiles
 NEVER_READ = ("/", "/run", "/var/run", "/var/lib/kubelet", "/proc", "/sys", "/dev", "/run/netns", "/var/run/netns",
               "/var/lib/cni/multus", "/run/k8s.cni.cncf.io", "/var/lib", "/etc", "/var", "/opt", "/usr")  # fmt: skip
 HELPER_ROOT = "/host"
+SHIM_SOCKET_DIR = "/run/multus"  # the shim's default daemonSocketDir (upstream and rke2 charts)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,11 @@ def plan(inst: Install, node: Mapping[str, Any]) -> CapturePlan:
     if config:
         trees.append(config)
     listings = outermost(bins)
-    return CapturePlan(tuple(t for t in outermost(trees) if not any(is_under(t, b) for b in listings)), listings)
+    trees = [t for t in outermost(trees) if not any(is_under(t, b) for b in listings)]
+    if inst.mode == "thick" and not any(is_under(SHIM_SOCKET_DIR, t) for t in trees):
+        # the shim's socket: listed by name (tar skips sockets), to tell whether the daemon serves the host
+        listings = outermost((*listings, SHIM_SOCKET_DIR))
+    return CapturePlan(tuple(trees), listings)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from kubectl_multus.core.daemonpod import (
+    check_killed_burstable,
+    check_propagation,
+    check_socket,
+    check_start_errors,
+    kill_evidence,
+    pod_logs,
+)
 from kubectl_multus.core.distros import RuntimeDirs, runtime_dirs
 from kubectl_multus.core.findings import CATALOGUE, Change, Finding, Severity, Target, sort_key
 from kubectl_multus.core.flags import check_cni_version, check_flags
+from kubectl_multus.core.hostwrites import check_host_writes, denials
 from kubectl_multus.core.images import check_image_flavour
 from kubectl_multus.core.install import (
     DaemonConfig,
@@ -340,6 +349,11 @@ def diagnose_node(
             )
         findings.extend(check_cni_version(inst, node_name, dirs.conf_dir, files, logs))
     findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))
+    findings.extend(check_start_errors(inst, node_name, pod))
+    socket_dir = by_name.get("daemonSocketDir")
+    findings.extend(
+        check_socket(inst, files, socket_dir.effective if socket_dir else None, pod_logs(snapshot, inst, pod))
+    )
     volumes = {}
     for s in settings:
         loc = inst.mounts.resolve(s.effective) if s.effective and s.effective.startswith("/") else None
@@ -446,11 +460,19 @@ def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
         findings.append(check_resources(inst))
         findings.extend(check_flags(inst, _config_home(inst)))
         findings.extend(check_image_flavour(inst))
+        findings.extend(check_propagation(inst))
         node_reports = []
+        killed = []
+        refused = []
         for name in names:
             report, node_findings = diagnose_node(snapshot, inst, name, pods.get(name))
             node_reports.append(report)
             findings.extend(node_findings)
+            killed += kill_evidence(inst, name, pods.get(name), pod_logs(snapshot, inst, pods.get(name)))
+            refused += denials(snapshot, inst, name, pods.get(name))
+        # One DaemonSet serves every node: what some nodes show is fixed for all of them.
+        findings.extend(check_killed_burstable(inst, killed))
+        findings.extend(check_host_writes(inst, refused))
         reports.append(InstallReport(inst, tuple(node_reports)))
     merged = merge(findings)
     unknown = {f.code for f in merged} - set(CATALOGUE)

@@ -110,7 +110,9 @@ def pod_summary(pod: Obj | None, container: str) -> dict[str, Any]:
     waiting = (st.get("state") or {}).get("waiting") or {}
     terminated = (st.get("lastState") or {}).get("terminated") or {}
     phase = str((pod.get("status") or {}).get("phase") or "Unknown")
-    state = waiting.get("reason") or ("Running" if (st.get("state") or {}).get("running") else phase)
+    # A pod the kubelet gave up on says why at pod level (Evicted, DeadlineExceeded, NodeLost…).
+    why = (pod.get("status") or {}).get("reason")
+    state = waiting.get("reason") or ("Running" if (st.get("state") or {}).get("running") else why or phase)
     return {
         "name": meta(pod, "name"),
         "phase": phase,
