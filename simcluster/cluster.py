@@ -60,6 +60,7 @@ class Faults:
     exec_broken_ran: bool = True  # False: the broken command never ran (the connection dropped first)
     exec_breaks_times: int | None = None  # break this many execs, then work again (None: always)
     never_ready: set[str] = field(default_factory=set)  # node names whose Multus pods never get Ready ("*": all)
+    selinux_enforcing: set[str] = field(default_factory=set)  # nodes where confined containers may not write hostPaths
 
 
 @dataclass(frozen=True)

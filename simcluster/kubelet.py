@@ -252,7 +252,11 @@ class Kubelet:
 
         try:
             run.sandbox = PodSandbox(
-                pod, self.cluster.node_root(run.node), self.cluster.workdir / "pods" / run.uid, configmap
+                pod,
+                self.cluster.node_root(run.node),
+                self.cluster.workdir / "pods" / run.uid,
+                configmap,
+                selinux=run.node in self.cluster.faults.selinux_enforcing,
             )
         except VolumeError as err:
             if run.volume_error != str(err):
@@ -360,11 +364,24 @@ class Kubelet:
         c.wake_at = None if step.seconds is None else t + step.seconds
         c.until, c.checked_ok = step.until, None
 
-    def _exited(self, run: PodRun, c: ContainerRun, t: float, code: int) -> None:
+    def oom_kill(self, node: str, container: str) -> None:
+        """The kernel's OOM killer ends `container` of the pod on `node` (SIGKILL: no shutdown hooks,
+        so whatever it left on disk stays); the kubelet reports exit 137, reason OOMKilled, and
+        restarts it after the usual back-off."""
+        with self.cluster.lock:
+            now = self.clock.now()
+            for run in self.pods.values():
+                c = next((m for m in run.mains if m.name == container and m.state == "running"), None)
+                if run.node != node or c is None:
+                    continue
+                self._exited(run, c, now, 137, "OOMKilled")
+            self._write_status(now)
+
+    def _exited(self, run: PodRun, c: ContainerRun, t: float, code: int, reason: str = "") -> None:
         c.state, c.gen, c.until, c.wake_at, c.ready = "terminated", None, None, None, False
         c.terminated = {
             "exitCode": code,
-            "reason": "Completed" if code == 0 else "Error",
+            "reason": reason or ("Completed" if code == 0 else "Error"),
             "startedAt": Clock.stamp(c.started_at),
             "finishedAt": Clock.stamp(t),
             "containerID": f"containerd://{hashlib.sha256(f'{run.uid}{c.name}{c.restart_count}'.encode()).hexdigest()}",

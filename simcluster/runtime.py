@@ -14,6 +14,7 @@ What this reproduces, because a diagnosis depends on it:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import posixpath
 import re
@@ -70,6 +71,16 @@ class VolumeError(Exception):
 class _Volume:
     source: Path
     read_only: bool
+    host: bool = False  # a hostPath: labelled as the host's files, not container_file_t
+
+
+def confined(container: dict[str, Any], pod_spec: dict[str, Any]) -> bool:
+    """Does SELinux confine this container (container_t)? Privileged ones run as spc_t, and a
+    container given its own seLinuxOptions runs as that type."""
+    sc = container.get("securityContext") or {}
+    if sc.get("privileged") is True:
+        return False
+    return not (sc.get("seLinuxOptions") or (pod_spec.get("securityContext") or {}).get("seLinuxOptions"))
 
 
 # --- images ----------------------------------------------------------------------------------
@@ -128,8 +139,11 @@ class PodSandbox:
         node_root: Path,
         workdir: Path,
         configmap: Callable[[str, str], dict[str, Any] | None],
+        *,
+        selinux: bool = False,
     ) -> None:
         self.pod = pod
+        self.selinux = selinux  # the node enforces SELinux
         self.node_root = node_root
         self.workdir = workdir
         self._configmap = configmap
@@ -158,7 +172,7 @@ class PodSandbox:
     def _prepare(self, volume: dict[str, Any]) -> _Volume:
         name = volume["name"]
         if "hostPath" in volume:
-            return _Volume(self._host_path(name, volume["hostPath"]), read_only=False)
+            return _Volume(self._host_path(name, volume["hostPath"]), read_only=False, host=True)
         target = self._dir(f"volumes/{name}")
         for kind in ("configMap", "projected", "downwardAPI", "secret"):
             if kind in volume:
@@ -293,8 +307,10 @@ class PodSandbox:
         mounts = self._mounts(container)
         ordered = sorted(mounts, key=lambda m: posixpath.normpath(m.path).count("/"))
         jail = (self.node_root, self.workdir)
+        # the runtime makes mount points itself, unconfined: SELinux does not stop it
+        unconfined = [dataclasses.replace(m, denied=False) for m in ordered]
         for i, mount in enumerate(ordered):
-            _make_mount_point(ContainerFS(ordered[:i], rootfs, jail), mount)
+            _make_mount_point(ContainerFS(unconfined[:i], rootfs, jail), mount)
         return ContainerFS(mounts, rootfs, jail)
 
     def _mounts(self, container: dict[str, Any]) -> list[Mount]:
@@ -311,7 +327,10 @@ class PodSandbox:
                 sub = _expand(str(vm["subPathExpr"]), self.env(container, {}))
             if sub:
                 source = _sub_path(volume.source, sub)
-            mounts.append(Mount(vm["mountPath"], source, read_only=volume.read_only or bool(vm.get("readOnly"))))
+            denied = self.selinux and volume.host and confined(container, self.spec)
+            mounts.append(
+                Mount(vm["mountPath"], source, read_only=volume.read_only or bool(vm.get("readOnly")), denied=denied)
+            )
         taken = {posixpath.normpath(m.path) for m in mounts}
         if self.service_account is not None and SA_PATH not in taken:
             mounts.append(Mount(SA_PATH, self.service_account, read_only=True))
@@ -434,6 +453,8 @@ def program(container: dict[str, Any], *, init: bool) -> Program:
     if not command and is_multus_image(image):
         command = [_image_entrypoint(image)]
     argv = command + args
+    if not argv and _image_name(image)[0] == "hardened-cni-plugins":
+        return _install_cni_plugins
     script = _shell_script(argv)
     if script is not None:
         return _shell_program(script, init)
@@ -527,6 +548,24 @@ def _shell_commands(script: str) -> list[list[str]]:
     except ValueError:
         return [script.split()]
     return [c for c in commands if c]
+
+
+# What RKE2's rancher/hardened-cni-plugins init container installs into the host bin dir (a few).
+REFERENCE_PLUGINS = ("bridge", "host-local", "ipvlan", "loopback", "macvlan", "portmap")
+CNI_PLUGINS_DEST = "/host/opt/cni/bin"
+
+
+def _install_cni_plugins(ctx: ContainerContext) -> Process:
+    """The rancher/hardened-cni-plugins entrypoint: copy the reference plugins into the mounted
+    host bin dir, or, when the dir is not writable (SELinux denying an unprivileged container),
+    say so and exit 0 all the same."""
+    yield from ()
+    if not ctx.fs.writable(CNI_PLUGINS_DEST):
+        ctx.log(f"{CNI_PLUGINS_DEST} is non-writeable, skipping")
+        return 0
+    for name in REFERENCE_PLUGINS:
+        ctx.fs.write_bytes(f"{CNI_PLUGINS_DEST}/{name}", _binary("rancher/hardened-cni-plugins", name), mode=0o755)
+    return 0
 
 
 def _completes(ctx: ContainerContext) -> Process:
