@@ -50,6 +50,16 @@ def _confined(c: Mapping[str, Any], pod_spec: Mapping[str, Any]) -> bool:
     return not (sc.get("seLinuxOptions") or (pod_spec.get("securityContext") or {}).get("seLinuxOptions"))
 
 
+def may_be_refused(c: Mapping[str, Any], pod_spec: Mapping[str, Any]) -> bool:
+    """Could SELinux have refused this container a write to the host? Then its log is worth reading
+    even after it exited 0 (RKE2's cni-plugins warns and exits 0)."""
+    volumes = {v.get("name"): v for v in pod_spec.get("volumes") or []}
+    writable = any(
+        "hostPath" in (volumes.get(m.get("name")) or {}) and not m.get("readOnly") for m in c.get("volumeMounts") or []
+    )
+    return writable and _confined(c, pod_spec)
+
+
 def _host_mount(c: Mapping[str, Any], volumes: Mapping[str, Any], path: str) -> bool:
     for m in c.get("volumeMounts") or []:
         vol = volumes.get(m.get("name")) or {}
