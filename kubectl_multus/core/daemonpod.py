@@ -125,19 +125,34 @@ def check_killed_burstable(inst: Install, killed: Sequence[Killed]) -> list[Find
     ]
 
 
+def _socket(socket_dir: str | None) -> str:
+    return posixpath.join(posixpath.normpath(socket_dir or "/run/multus/"), "multus.sock")
+
+
+def socket_absent(inst: Install, files: NodeFiles | None, socket_dir: str | None) -> str | None:
+    """Evidence that the thick daemon's socket is not on the host; None when it is there or unknown.
+    Only a listing of the socket dir itself decides: tar skips sockets, and a listing of a parent
+    dir says nothing about the files below."""
+    sock = _socket(socket_dir)
+    if inst.mode != "thick" or files is None or posixpath.dirname(sock) not in files.roots:
+        return None
+    if files.exists(sock) is not False:
+        return None
+    listing = files.listdir(posixpath.dirname(sock))
+    return f"host {posixpath.dirname(sock)}: {', '.join(listing or []) or 'empty or absent'} (no multus.sock)"
+
+
 def check_socket(inst: Install, files: NodeFiles | None, socket_dir: str | None, logs: str) -> list[Finding]:
-    """M304: the thick shim's socket is not on the host (read from the node, or from the shim's error)."""
+    """M304: the thick shim's socket is not on the host (read from the node, or from the shim's error).
+    Pass `files=None` when the daemon is known to be down: then a missing socket is no news."""
     if inst.mode != "thick":
         return []
-    sock = posixpath.join(posixpath.normpath(socket_dir or "/run/multus/"), "multus.sock")
+    sock = _socket(socket_dir)
     evidence: list[str] = []
-    seen = False
-    if files is not None and posixpath.dirname(sock) in files.roots:  # the directory itself was listed
-        listing = files.listdir(posixpath.dirname(sock))
-        if files.exists(sock) is False:
-            evidence.append(f"host {posixpath.dirname(sock)}: {', '.join(listing or []) or 'empty or absent'}")
-        else:
-            seen = True
+    absent = socket_absent(inst, files, socket_dir)
+    seen = files is not None and absent is None and posixpath.dirname(sock) in files.roots
+    if absent:
+        evidence.append(absent)
     for line in logs.splitlines():
         m = SHIM_NO_SOCKET.search(line)
         if m and posixpath.normpath(m.group("sock")) == sock:

@@ -13,6 +13,7 @@ from kubectl_multus.core.daemonpod import (
     check_start_errors,
     kill_evidence,
     pod_logs,
+    socket_absent,
 )
 from kubectl_multus.core.distros import RuntimeDirs, runtime_dirs
 from kubectl_multus.core.findings import CATALOGUE, Change, Finding, Severity, Target, sort_key
@@ -350,10 +351,15 @@ def diagnose_node(
         findings.extend(check_cni_version(inst, node_name, dirs.conf_dir, files, logs))
     findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))
     findings.extend(check_start_errors(inst, node_name, pod))
-    socket_dir = by_name.get("daemonSocketDir")
-    findings.extend(
-        check_socket(inst, files, socket_dir.effective if socket_dir else None, pod_logs(snapshot, inst, pod))
-    )
+    socket_setting = by_name.get("daemonSocketDir")
+    socket_dir = socket_setting.effective if socket_setting else None
+    down = next((i for i, f in enumerate(findings) if f.code == "M201"), None)
+    absent = socket_absent(inst, files, socket_dir)
+    if down is not None and absent:
+        # the daemon is down, so its socket is gone too: what the shim's "no such file" means
+        evidence = (*findings[down].evidence, absent + ": every pod's network setup on this node fails")
+        findings[down] = replace(findings[down], evidence=evidence)
+    findings.extend(check_socket(inst, None if down is not None else files, socket_dir, pod_logs(snapshot, inst, pod)))
     volumes = {}
     for s in settings:
         loc = inst.mounts.resolve(s.effective) if s.effective and s.effective.startswith("/") else None

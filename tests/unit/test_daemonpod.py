@@ -206,6 +206,19 @@ def test_no_host_write_finding(security: dict[str, Any], line: str) -> None:
     assert check_host_writes(inst, denials(snap, inst, "node-1", snap.pods[0])) == []
 
 
+def test_socket_gone_while_the_daemon_runs_is_raised_and_while_it_is_down_is_evidence_of_m201() -> None:
+    ds = thick_ds()
+    node = sc.node("node-1", "kubeadm")
+    running = Snapshot("t", nodes=(node,), daemonsets=(ds,), pods=(sc.pod(ds, "node-1"),),
+                       node_files={"node-1": files(socket=False)})  # fmt: skip
+    assert [f.code for f in diagnose(running).findings if f.code == "M304"] == ["M304"]
+    down = replace(running, pods=(sc.pod(ds, "node-1", running=False, exit_code=1),))
+    report = diagnose(down)
+    assert "M304" not in {f.code for f in report.findings}
+    [m201] = [f for f in report.findings if f.code == "M201"]
+    assert any("no multus.sock" in e for e in m201.evidence)
+
+
 # --- M307 --------------------------------------------------------------------------------------
 def with_status(ds: dict[str, Any], message: str, reason: str = "StartError") -> dict[str, Any]:
     pod = sc.pod(ds, "node-1", running=False, exit_code=128)
