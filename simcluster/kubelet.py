@@ -335,7 +335,7 @@ class Kubelet:
         self._resume(run, c, t, lambda: c.gen.send(woke))  # type: ignore[union-attr]
 
     def _start_container(self, run: PodRun, c: ContainerRun, t: float) -> None:
-        from simcluster.runtime import program
+        from simcluster.runtime import missing_command, program
 
         assert run.sandbox is not None
         if c.ctx is not None:
@@ -346,6 +346,16 @@ class Kubelet:
         c.ctx = ContainerContext(pod, c.spec, fs, run.node, self.clock, env=run.sandbox.env(c.spec, node), at=t)
         c.state, c.reason, c.message, c.terminated = "running", "", "", None
         c.started_at, c.ready, c.restart_at = t, False, None
+        missing = missing_command(c.spec, fs)
+        if missing is not None:
+            # containerd 1.7 + runc: the task is never created; the kubelet shows StartError, 128
+            message = (
+                "failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+                "runc create failed: unable to start container process: "
+                f'exec: "{missing}": stat {missing}: no such file or directory: unknown'
+            )
+            self._exited(run, c, t, 128, "StartError", message)
+            return
         c.gen = program(c.spec, init=c.init)(c.ctx)
         self._resume(run, c, t, lambda: next(c.gen))  # type: ignore[arg-type]
 
@@ -377,11 +387,12 @@ class Kubelet:
                 self._exited(run, c, now, 137, "OOMKilled")
             self._write_status(now)
 
-    def _exited(self, run: PodRun, c: ContainerRun, t: float, code: int, reason: str = "") -> None:
+    def _exited(self, run: PodRun, c: ContainerRun, t: float, code: int, reason: str = "", message: str = "") -> None:
         c.state, c.gen, c.until, c.wake_at, c.ready = "terminated", None, None, None, False
         c.terminated = {
             "exitCode": code,
             "reason": reason or ("Completed" if code == 0 else "Error"),
+            **({"message": message} if message else {}),
             "startedAt": Clock.stamp(c.started_at),
             "finishedAt": Clock.stamp(t),
             "containerID": f"containerd://{hashlib.sha256(f'{run.uid}{c.name}{c.restart_count}'.encode()).hexdigest()}",

@@ -111,15 +111,37 @@ def _is_thick_image(image: str) -> bool:
     return "thick" in repo or "thick" in tag
 
 
+def _upstream(image: str) -> bool:
+    return "k8snetworkplumbingwg/" in image and _image_name(image)[0] == "multus-cni"
+
+
+def _upstream_thick(image: str) -> bool:
+    return _upstream(image) and _is_thick_image(image)
+
+
+def missing_command(container: dict[str, Any], fs: ContainerFS) -> str | None:
+    """The command runc cannot find: only for upstream images and the paths whose presence the
+    model knows (the Multus binaries and entrypoints), so nothing else is judged."""
+    image = str(container.get("image") or "")
+    if not _upstream(image):
+        return None
+    command = [str(a) for a in container.get("command") or []] or [_image_entrypoint(image)]
+    path = command[0]
+    known = path.startswith(multus.BIN_DIR + "/") or path in ("/thin_entrypoint", "/install_multus", "/entrypoint.sh")
+    return path if known and not fs.exists(path) else None
+
+
 def image_files(image: str) -> dict[str, bytes]:
     """The files of an image that matter here: every Multus image carries all Multus binaries
-    (thin and thick images alike) plus `/thin_entrypoint` and `/install_multus`; v3 images also
+    (thin and thick images alike), the thin ones also `/thin_entrypoint` and `/install_multus`
+    (upstream's -thick images do not); v3 images also
     the shell `/entrypoint.sh`. Contents name the image, so a copied binary shows its origin."""
     if not is_multus_image(image):
         return {}
     files = {f"{multus.BIN_DIR}/{name}": _binary(image, name) for name in MULTUS_BINARIES}
-    files["/thin_entrypoint"] = _binary(image, "thin_entrypoint")
-    files["/install_multus"] = _binary(image, "install_multus")
+    if not _upstream_thick(image):  # images/Dockerfile.thick copies only bin/ (and cert-approver)
+        files["/thin_entrypoint"] = _binary(image, "thin_entrypoint")
+        files["/install_multus"] = _binary(image, "install_multus")
     if _image_name(image)[1].startswith("v3"):
         files["/entrypoint.sh"] = f"#!/bin/bash\n# multus entrypoint from {image} (simulated)\n".encode()
     return files

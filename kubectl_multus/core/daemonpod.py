@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubectl_multus.core.findings import Change, Finding, Severity, Target
-from kubectl_multus.core.install import THICK_MARKER, THIN_MARKERS, Install
+from kubectl_multus.core.install import Install
 from kubectl_multus.core.podchecks import qos
 from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, meta
 
@@ -197,15 +197,17 @@ def _messages(s: Mapping[str, Any]) -> list[str]:
     ]
 
 
+# Upstream's thin image copies these to / (images/Dockerfile); the -thick image only has
+# /usr/src/multus-cni/bin (images/Dockerfile.thick), so under it they are "no such file".
+THIN_IMAGE_ONLY = ("/thin_entrypoint", "/install_multus")
+
+
 def _other_image(image: str, command: str) -> str | None:
-    """The upstream image flavour whose entrypoint matches the command (thin <tag>, thick <tag>-thick)."""
+    """The upstream thin image, when a -thick one lacks the command the manifest runs."""
     if "k8snetworkplumbingwg/multus-cni" not in image or "@" in image or ":" not in image.rsplit("/", 1)[-1]:
         return None
-    thin = any(m in command for m in THIN_MARKERS)
-    if thin and image.endswith("-thick"):
+    if command in THIN_IMAGE_ONLY and image.endswith("-thick"):
         return image.removesuffix("-thick")
-    if command.endswith(THICK_MARKER) and not image.endswith("-thick"):
-        return image + "-thick"
     return None
 
 
@@ -243,7 +245,12 @@ def check_start_errors(inst: Install, node: str, pod: Obj | None) -> list[Findin
                         if other
                         else "use the command the image has (thin: /thin_entrypoint; thick -thick image: "
                         "/usr/src/multus-cni/bin/multus-daemon), or the image the manifest was written for",
-                        changes=(Change(ds, "ds.image", other, image, name),) if other else (),
+                        # every container of that image: the next one would fail the same way
+                        changes=tuple(
+                            Change(ds, "ds.image", other, image, n)
+                            for n, c in containers.items()
+                            if other and c.get("image") == image
+                        ),
                     )
                 )
                 break

@@ -336,3 +336,24 @@ def test_unprivileged_plugin_installer_on_selinux_nodes_is_made_privileged(tmp_p
         assert installer["securityContext"] == {"privileged": True}
         assert all((sim.node_root(n) / "opt/cni/bin/macvlan").exists() for n in ("control-plane", "worker-1"))
         assert cli("diagnose", KC, str(sim.kubeconfig)).exit_code == 0
+
+
+def test_thick_image_under_the_thin_entrypoint_goes_back_to_the_thin_image(tmp_path: Path) -> None:
+    """The -thick image has no /thin_entrypoint: runc's StartError names it, fix picks the thin image."""
+
+    def thick_images(spec: dict[str, Any]) -> None:
+        for c in spec["containers"] + spec.get("initContainers", []):
+            c["image"] += "-thick"
+
+    with sim_from(EXAMPLES / "k3s-thin-doubled-prefix", tmp_path / "sim") as sim:
+        _edit_ds(sim, thick_images)
+        r = cli("diagnose", KC, str(sim.kubeconfig), "-o", "json")
+        start = [f for f in json.loads(r.stdout)["findings"] if f["code"] == "M307"]
+        assert start and "no such file or directory" in start[0]["evidence"][0], r.stdout
+        r = cli("fix", KC, str(sim.kubeconfig), "--yes")
+        assert r.exit_code == 0, r.stderr
+        ds = sim.store.get(sim.kind("daemonsets", "apps"), "kube-system", "kube-multus-ds")
+        spec = ds["spec"]["template"]["spec"]
+        assert not [c["image"] for c in spec["containers"] + spec.get("initContainers", []) if "thick" in c["image"]]
+        assert ready(multus_pods(sim)["k3s-server"])
+        assert cli("diagnose", KC, str(sim.kubeconfig)).exit_code == 0

@@ -82,3 +82,29 @@ def test_oom_kill_shows_oomkilled_and_the_container_restarts_after_back_off(clus
     status = pods(cluster, "sleeper")["node-a"]["status"]["containerStatuses"][0]
     assert status["state"].get("running") and status["restartCount"] == 1
     assert status["lastState"]["terminated"]["reason"] == "OOMKilled"  # as the kubelet keeps it
+
+
+def test_thin_entrypoint_in_the_upstream_thick_image_is_a_start_error(cluster: Cluster) -> None:
+    """images/Dockerfile.thick copies only /usr/src/multus-cni/bin: no /thin_entrypoint at the root."""
+    ds = sleeper_ds("thin-in-thick")
+    main = ds["spec"]["template"]["spec"]["containers"][0]
+    main.update(image="ghcr.io/k8snetworkplumbingwg/multus-cni:v4.1.0-thick", command=["/thin_entrypoint"])
+    cluster.add(ds)
+    cluster.sync()
+    status = pods(cluster, "thin-in-thick")["node-a"]["status"]["containerStatuses"][0]
+    last = status["lastState"]["terminated"]
+    assert (last["exitCode"], last["reason"]) == (128, "StartError")
+    assert 'exec: "/thin_entrypoint": stat /thin_entrypoint: no such file or directory' in last["message"]
+    assert status["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+
+
+def test_thin_image_has_the_thin_entrypoint_and_the_daemon(cluster: Cluster) -> None:
+    for name, command in (("thin", ["/thin_entrypoint"]), ("daemon", ["/usr/src/multus-cni/bin/multus-daemon"])):
+        ds = sleeper_ds(name)
+        main = ds["spec"]["template"]["spec"]["containers"][0]
+        main.update(image="ghcr.io/k8snetworkplumbingwg/multus-cni:v4.1.0", command=command)
+        cluster.add(ds)
+    cluster.sync()
+    for name in ("thin", "daemon"):
+        status = pods(cluster, name)["node-a"]["status"]["containerStatuses"][0]
+        assert (status.get("lastState") or {}).get("terminated", {}).get("reason") != "StartError", name
