@@ -39,7 +39,14 @@ from kubectl_multus.core.pathchecks import (
     daemon_config_target,
     stray_configs,
 )
-from kubectl_multus.core.podchecks import check_pod, check_resources, log_hits, pod_summary, pods_of
+from kubectl_multus.core.podchecks import (
+    all_pods_of,
+    check_pod,
+    check_resources,
+    log_hits,
+    pod_summary,
+    pods_of,
+)
 from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, configmap_text, meta
 
 
@@ -468,13 +475,15 @@ def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
         findings.extend(check_image_flavour(inst))
         findings.extend(check_propagation(inst))
         node_reports = []
+        all_pods = all_pods_of(snapshot, inst)
         killed = []
         refused = []
         for name in names:
             report, node_findings = diagnose_node(snapshot, inst, name, pods.get(name))
             node_reports.append(report)
             findings.extend(node_findings)
-            killed += kill_evidence(inst, name, pods.get(name), pod_logs(snapshot, inst, pods.get(name)))
+            for pod in [p for n, p in all_pods if n == name]:  # an evicted one beside its replacement too
+                killed += kill_evidence(inst, name, pod, pod_logs(snapshot, inst, pod))
             refused += denials(snapshot, inst, name, pods.get(name))
         # One DaemonSet serves every node: what some nodes show is fixed for all of them.
         findings.extend(check_killed_burstable(inst, killed))

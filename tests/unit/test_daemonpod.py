@@ -131,6 +131,18 @@ def test_request_below_limit_is_raised_to_the_limit_and_missing_values_are_left_
     assert f.changes == () and "install-multus-binary has neither a request nor a limit for cpu" in f.remediation
 
 
+def test_evicted_pod_beside_its_running_replacement_is_a_qos_warning_not_a_down_node() -> None:
+    ds = thick_ds()
+    evicted = sc.pod(ds, "node-1")
+    evicted["metadata"]["name"] += "-old"
+    evicted["status"] = {"phase": "Failed", "reason": "Evicted", "message": "The node was low on resource: memory."}
+    for order in ((evicted, sc.pod(ds, "node-1")), (sc.pod(ds, "node-1"), evicted)):
+        snap = Snapshot("t", nodes=(sc.node("node-1", "kubeadm"),), daemonsets=(ds,), pods=order)
+        codes = {f.code: f for f in diagnose(snap).findings}
+        assert "M201" not in codes  # the replacement serves the node
+        assert "Evicted: The node was low on resource: memory." in codes["M303"].evidence[0]
+
+
 # --- M304 --------------------------------------------------------------------------------------
 def files(socket: bool, roots: tuple[str, ...] = ("/run/multus",)) -> NodeFiles:
     base = sc.node_files({"/run/multus/multus.sock": ""} if socket else {}, ["/run/multus"])
