@@ -88,8 +88,14 @@ def _guaranteed_changes(inst: Install) -> tuple[list[Change], list[str]]:
                     changes.append(
                         Change(ds, f"ds.{kind}.{name}.resources.requests.{r}", str(lim[r]), str(req[r]), name)
                     )
-                elif r in req:
+                elif r in req and kind == "initContainer":  # it copies a binary and exits: its request suffices
                     changes.append(Change(ds, f"ds.{kind}.{name}.resources.limits.{r}", str(req[r]), None, name))
+                elif r in req:
+                    # a new cap on the daemon could kill or throttle it under load: a person picks the value
+                    unsure.append(
+                        f"{kind} {name} has no {r} limit (choose one, e.g. memory 200Mi as multus-cni PR 1383 "
+                        "proposes, and set its request equal)"
+                    )
                 else:
                     unsure.append(f"{kind} {name} has neither a request nor a limit for {r}")
     return changes, unsure
@@ -112,7 +118,7 @@ def check_killed_burstable(inst: Install, killed: Sequence[Killed]) -> list[Find
             "M303",
             Severity.WARNING,
             f"the Multus pod was evicted or OOM-killed on {', '.join(nodes)} and its QoS class is {cls}: "
-            "under memory pressure the kubelet and the kernel pick Burstable pods first",
+            "under memory pressure the kubelet and the kernel pick pods that are not Guaranteed first",
             object=inst.ref,
             field="resources",
             current=cls,
@@ -302,8 +308,8 @@ def check_propagation(inst: Install) -> list[Finding]:
                     current=None,
                     expected="true",
                     evidence=(
-                        "spec.containers[].volumeMounts[].mountPropagation: Forbidden: Bidirectional mount "
-                        "propagation is available only to privileged containers",
+                        f"spec.template.spec.{key}[].volumeMounts[].mountPropagation: Forbidden: Bidirectional "
+                        "mount propagation is available only to privileged containers",
                     ),
                     remediation=f"set securityContext.privileged: true on {name}",
                     changes=(Change(ds, f"ds.{kind}.{name}.securityContext.privileged", "true", None, name),),

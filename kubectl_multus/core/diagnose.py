@@ -485,7 +485,9 @@ def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
             for pod in [p for n, p in all_pods if n == name]:  # an evicted one beside its replacement too
                 killed += kill_evidence(inst, name, pod, pod_logs(snapshot, inst, pod))
             refused += denials(snapshot, inst, name, pods.get(name))
-        # One DaemonSet serves every node: what some nodes show is fixed for all of them.
+        # One DaemonSet serves every node: what some nodes show is fixed for all of them. An image
+        # without the command fails on every node, whichever ones have shown it yet.
+        findings = [f.with_nodes(()) if f.code == "M307" and f.changes else f for f in findings]
         findings.extend(check_killed_burstable(inst, killed))
         findings.extend(check_host_writes(inst, refused))
         reports.append(InstallReport(inst, tuple(node_reports)))

@@ -125,6 +125,12 @@ def test_request_below_limit_is_raised_to_the_limit_and_missing_values_are_left_
     [f] = check_killed_burstable(inst, kill_evidence(inst, "n", oom_killed(ds), ""))
     changes = {(c.key, c.value) for c in f.changes}
     assert ("ds.container.kube-multus.resources.requests.memory", "50Mi") in changes
+    main["resources"]["requests"]["memory"] = "50Mi"
+    del main["resources"]["limits"]["memory"]  # the daemon without a memory cap: no value to guess
+    inst = install(ds)
+    [f] = check_killed_burstable(inst, kill_evidence(inst, "n", oom_killed(ds), ""))
+    assert f.changes == () and "container kube-multus has no memory limit" in f.remediation
+    main["resources"]["limits"]["memory"] = "50Mi"
     del ds["spec"]["template"]["spec"]["initContainers"][0]["resources"]
     inst = install(ds)
     [f] = check_killed_burstable(inst, kill_evidence(inst, "n", oom_killed(ds), ""))
@@ -251,6 +257,31 @@ def test_thin_command_in_the_thick_image_cannot_start() -> None:
         ("ds.image", "ghcr.io/k8snetworkplumbingwg/multus-cni:v4.1.0", name)
         for name in ("kube-multus", "install-multus-binary")  # both run the -thick image
     ]
+
+
+def test_start_error_seen_on_one_node_is_fixed_for_the_whole_daemonset() -> None:
+    from kubectl_multus.core.planner import build_plan
+
+    ds = thick_ds()
+    for c in ds["spec"]["template"]["spec"]["containers"]:
+        c["command"] = ["/thin_entrypoint"]
+    msg = 'runc create failed: unable to start container process: exec: "/thin_entrypoint": stat /thin_entrypoint: no such file or directory: unknown'
+    failing = with_status(ds, msg)
+    starting = sc.pod(ds, "node-2", running=False)  # still in its first back-off: nothing said yet
+    starting["status"]["containerStatuses"][0]["lastState"] = {}
+    snap = Snapshot(
+        "t",
+        nodes=(sc.node("node-1", "kubeadm"), sc.node("node-2", "kubeadm")),
+        daemonsets=(ds,),
+        pods=(failing, starting),
+    )
+    report = diagnose(snap)
+    [f] = [f for f in report.findings if f.code == "M307"]
+    assert f.nodes == ()
+    plan = build_plan(report, snap)
+    assert not plan.conflicts and {c.value for c in plan.changes if c.key == "ds.image"} == {
+        "ghcr.io/k8snetworkplumbingwg/multus-cni:v4.1.0"
+    }
 
 
 def test_not_shared_host_mount_is_named_with_what_to_run() -> None:
