@@ -21,9 +21,8 @@ from kubectl_multus.core.snapshot import Obj, Snapshot, meta
 
 NON_WRITEABLE = re.compile(r"(?P<path>/\S+) is non-writeable, skipping")
 # Go's os errors and shell tools: "open /host/opt/cni/bin/x: permission denied", "cp: can't create '/x': Permission denied"
-DENIED = re.compile(
-    r"(?P<path>/[^\s:'\"]+)['\"]?:? .*?[Pp]ermission denied|[Pp]ermission denied.*?(?P<path2>/[^\s:'\"]+)"
-)
+DENIED = re.compile(r"[Pp]ermission denied")
+PATH = re.compile(r"/[^\s:'\"]+")
 
 
 @dataclass(frozen=True)
@@ -84,9 +83,10 @@ def denials(snapshot: Snapshot, inst: Install, node: str, pod: Obj | None) -> li
                 if m and _host_mount(c, volumes, m.group("path")):
                     out.append(Denial(node, name, m.group("path"), line.strip(), True))
                     continue
-                d = DENIED.search(line)
-                path = d and (d.group("path") or d.group("path2"))
-                if path and _host_mount(c, volumes, path):
+                if not DENIED.search(line):
+                    continue
+                path = next((p for p in PATH.findall(line) if _host_mount(c, volumes, p)), None)
+                if path:
                     out.append(Denial(node, name, path, line.strip(), False))
     return out
 

@@ -203,6 +203,10 @@ def test_permission_denied_on_a_host_mount_of_an_unprivileged_container_is_a_man
     assert f.code == "M306" and f.changes == () and "ausearch -m avc" in f.remediation and "spc_t" in f.remediation
     report = diagnose(snap)
     assert "M306" in {f.code for f in report.findings}
+    go = "read /etc/os-release; open /host/opt/cni/bin/multus-shim.temp: permission denied"
+    snap = snapshot_with_log(ds, "install-multus-binary", go)
+    [d] = denials(snap, inst, "node-1", snap.pods[0])
+    assert d.path == "/host/opt/cni/bin/multus-shim.temp" and not d.skipped
 
 
 @pytest.mark.parametrize(
