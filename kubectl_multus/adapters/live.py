@@ -304,6 +304,7 @@ def _node_files(
         raise NodeAccessError(f"node {node}: the Multus pod cannot be read and helper pods are off (--helpers never)")
     ns = opts.helper_namespace or inst.namespace
     known = capture.host_paths(inst) if pod is not None else []
+    plan = capture.for_helper(plan)
     manifest = capture.helper_pod(node, ns, opts.helper_image, plan.roots, deadline=opts.helper_deadline, known=known)
     tops = capture.helper_volumes(plan.roots, known)
     with (

@@ -69,6 +69,13 @@ def plan(inst: Install, node: Mapping[str, Any]) -> CapturePlan:
     return CapturePlan(tuple(trees), listings)
 
 
+def for_helper(plan_: CapturePlan) -> CapturePlan:
+    """What a helper pod reads: not the shim's socket dir. It would have to mount the host's /run,
+    where the container runtime's own sockets are (a read-only mount does not stop a connect);
+    the Multus pod's mounts reach it, and a helper is only there when that pod cannot be read."""
+    return CapturePlan(plan_.trees, tuple(p for p in plan_.listings if p != SHIM_SOCKET_DIR))
+
+
 @dataclass(frozen=True)
 class Reach:
     """How one pod reaches host paths: host path -> container path (None: out of its reach)."""

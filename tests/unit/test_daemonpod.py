@@ -319,3 +319,16 @@ def test_findings_of_the_pod_keep_a_healthy_snapshot_clean() -> None:
     snap = Snapshot("t", nodes=(sc.node("node-1", "kubeadm"),), daemonsets=(ds,), pods=(sc.pod(ds, "node-1"),))
     codes = {f.code for f in diagnose(replace(snap)).findings}
     assert not codes & {"M118", "M303", "M304", "M305", "M306", "M307"}
+
+
+# --- what is read on the node ------------------------------------------------------------------
+def test_thick_install_lists_the_socket_dir_but_a_helper_pod_does_not_mount_run() -> None:
+    from kubectl_multus.core.capture import SHIM_SOCKET_DIR, for_helper, helper_volumes, plan
+
+    node = sc.node("node-1", "kubeadm")
+    thick = plan(install(thick_ds()), node)
+    assert SHIM_SOCKET_DIR in thick.listings
+    assert "/run" not in helper_volumes(for_helper(thick).roots)
+    thin = copy.deepcopy(thick_ds())
+    thin["spec"]["template"]["spec"]["containers"][0]["command"] = ["/thin_entrypoint"]
+    assert SHIM_SOCKET_DIR not in plan(install(thin), node).listings
