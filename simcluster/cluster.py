@@ -63,6 +63,7 @@ class Faults:
     # container name -> the memory its process reaches once up (a quantity: "53Mi"); a container
     # whose memory limit is lower is killed by the kernel's OOM killer (reason OOMKilled, exit 137)
     memory_use: dict[str, str] = field(default_factory=dict)
+    selinux_enforcing: set[str] = field(default_factory=set)  # nodes where confined containers may not write hostPaths
 
 
 @dataclass(frozen=True)

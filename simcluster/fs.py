@@ -44,6 +44,9 @@ class Mount:
     path: str
     source: Path
     read_only: bool = False
+    # SELinux refuses writes: a confined container (container_t) on a host directory that is not
+    # labelled container_file_t. The kernel answers EACCES, and access(W_OK) says no.
+    denied: bool = False
 
 
 def _norm(path: str) -> str:
@@ -150,7 +153,19 @@ class ContainerFS:
             raise _fail(errno.ENOENT, path)
         if r.read_only:
             raise _fail(errno.EROFS, path)
+        if r.mount is not None and r.mount.denied:
+            raise _fail(errno.EACCES, path)
         return r
+
+    def writable(self, path: str) -> bool:
+        """`test -w`: access(2) with W_OK, which asks SELinux too."""
+        try:
+            r = self._existing(path)
+        except OSError:
+            return False
+        if r.read_only or (r.mount is not None and r.mount.denied):
+            return False
+        return os.access(r.real, os.W_OK)
 
     def _existing(self, path: str, *, follow: bool = True) -> Resolved:
         r = self.resolve(path, follow=follow)

@@ -258,6 +258,7 @@ class Kubelet:
                 self.cluster.workdir / "pods" / run.uid,
                 configmap,
                 tuple(sorted(self.cluster.read_only.get(run.node, ()))),
+                selinux=run.node in self.cluster.faults.selinux_enforcing,
             )
         except VolumeError as err:
             if run.volume_error != str(err):
@@ -336,7 +337,7 @@ class Kubelet:
         self._resume(run, c, t, lambda: c.gen.send(woke))  # type: ignore[union-attr]
 
     def _start_container(self, run: PodRun, c: ContainerRun, t: float) -> None:
-        from simcluster.runtime import exec_error, program
+        from simcluster.runtime import exec_error, missing_command, program
 
         assert run.sandbox is not None
         if c.ctx is not None:
@@ -348,7 +349,14 @@ class Kubelet:
         c.state, c.reason, c.message, c.terminated = "running", "", "", None
         c.started_at, c.ready, c.restart_at = t, False, None
         failed = exec_error(c.spec)
-        if failed is not None:  # runc could not exec the command: the process never ran
+        missing = missing_command(c.spec, fs) if failed is None else None
+        if missing is not None:  # an entrypoint this image does not carry (a -thick image has no /thin_entrypoint)
+            failed = (
+                "failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+                "runc create failed: unable to start container process: "
+                f'exec: "{missing}": stat {missing}: no such file or directory: unknown'
+            )
+        if failed is not None:  # runc could not exec the command: the process never ran; StartError, 128
             self._exited(run, c, t, 128, "StartError", failed)
             return
         c.gen = program(c.spec, init=c.init)(c.ctx)
@@ -378,6 +386,19 @@ class Kubelet:
         if use is None or limit is None:
             return False
         return memory_bytes(use) > memory_bytes(str(limit))
+
+    def oom_kill(self, node: str, container: str) -> None:
+        """The kernel's OOM killer ends `container` of the pod on `node` (SIGKILL: no shutdown hooks,
+        so whatever it left on disk stays); the kubelet reports exit 137, reason OOMKilled, and
+        restarts it after the usual back-off."""
+        with self.cluster.lock:
+            now = self.clock.now()
+            for run in self.pods.values():
+                c = next((m for m in run.mains if m.name == container and m.state == "running"), None)
+                if run.node != node or c is None:
+                    continue
+                self._exited(run, c, now, 137, "OOMKilled")
+            self._write_status(now)
 
     def _exited(self, run: PodRun, c: ContainerRun, t: float, code: int, reason: str = "", message: str = "") -> None:
         c.state, c.gen, c.until, c.wake_at, c.ready = "terminated", None, None, None, False

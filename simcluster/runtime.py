@@ -14,6 +14,7 @@ What this reproduces, because a diagnosis depends on it:
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import posixpath
 import re
@@ -70,6 +71,16 @@ class VolumeError(Exception):
 class _Volume:
     source: Path
     read_only: bool
+    host: bool = False  # a hostPath: labelled as the host's files, not container_file_t
+
+
+def confined(container: dict[str, Any], pod_spec: dict[str, Any]) -> bool:
+    """Does SELinux confine this container (container_t)? Privileged ones run as spc_t, and a
+    container given its own seLinuxOptions runs as that type."""
+    sc = container.get("securityContext") or {}
+    if sc.get("privileged") is True:
+        return False
+    return not (sc.get("seLinuxOptions") or (pod_spec.get("securityContext") or {}).get("seLinuxOptions"))
 
 
 # --- images ----------------------------------------------------------------------------------
@@ -100,15 +111,37 @@ def _is_thick_image(image: str) -> bool:
     return "thick" in repo or "thick" in tag
 
 
+def _upstream(image: str) -> bool:
+    return "k8snetworkplumbingwg/" in image and _image_name(image)[0] == "multus-cni"
+
+
+def _upstream_thick(image: str) -> bool:
+    return _upstream(image) and _is_thick_image(image)
+
+
+def missing_command(container: dict[str, Any], fs: ContainerFS) -> str | None:
+    """The command runc cannot find: only for upstream images and the paths whose presence the
+    model knows (the Multus binaries and entrypoints), so nothing else is judged."""
+    image = str(container.get("image") or "")
+    if not _upstream(image):
+        return None
+    command = [str(a) for a in container.get("command") or []] or [_image_entrypoint(image)]
+    path = command[0]
+    known = path.startswith(multus.BIN_DIR + "/") or path in ("/thin_entrypoint", "/install_multus", "/entrypoint.sh")
+    return path if known and not fs.exists(path) else None
+
+
 def image_files(image: str) -> dict[str, bytes]:
     """The files of an image that matter here: every Multus image carries all Multus binaries
-    (thin and thick images alike) plus `/thin_entrypoint` and `/install_multus`; v3 images also
+    (thin and thick images alike), the thin ones also `/thin_entrypoint` and `/install_multus`
+    (upstream's -thick images do not); v3 images also
     the shell `/entrypoint.sh`. Contents name the image, so a copied binary shows its origin."""
     if not is_multus_image(image):
         return {}
     files = {f"{multus.BIN_DIR}/{name}": _binary(image, name) for name in MULTUS_BINARIES}
-    files["/thin_entrypoint"] = _binary(image, "thin_entrypoint")
-    files["/install_multus"] = _binary(image, "install_multus")
+    if not _upstream_thick(image):  # images/Dockerfile.thick copies only bin/ (and cert-approver)
+        files["/thin_entrypoint"] = _binary(image, "thin_entrypoint")
+        files["/install_multus"] = _binary(image, "install_multus")
     if _has_legacy_entrypoint(image):
         files["/entrypoint.sh"] = f"#!/bin/bash\n# multus entrypoint from {image} (simulated)\n".encode()
     return files
@@ -169,8 +202,11 @@ class PodSandbox:
         workdir: Path,
         configmap: Callable[[str, str], dict[str, Any] | None],
         read_only: tuple[str, ...] = (),
+        *,
+        selinux: bool = False,
     ) -> None:
         self.pod = pod
+        self.selinux = selinux  # the node enforces SELinux
         self.node_root = node_root
         self.host_read_only = read_only
         self.workdir = workdir
@@ -228,7 +264,7 @@ class PodSandbox:
         if problem:
             raise VolumeError(name, problem)
         resolved = host.resolve(host.realpath(path))
-        return _Volume(self.node_root / resolved.path.lstrip("/"), read_only=resolved.read_only)
+        return _Volume(self.node_root / resolved.path.lstrip("/"), read_only=resolved.read_only, host=True)
 
     def _materialize(self, name: str, target: Path, volume: dict[str, Any]) -> None:
         if "configMap" in volume:
@@ -339,8 +375,10 @@ class PodSandbox:
         mounts = self._mounts(container)
         ordered = sorted(mounts, key=lambda m: posixpath.normpath(m.path).count("/"))
         jail = (self.node_root, self.workdir)
+        # the runtime makes mount points itself, unconfined: SELinux does not stop it
+        unconfined = [dataclasses.replace(m, denied=False) for m in ordered]
         for i, mount in enumerate(ordered):
-            _make_mount_point(ContainerFS(ordered[:i], rootfs, jail), mount)
+            _make_mount_point(ContainerFS(unconfined[:i], rootfs, jail), mount)
         return ContainerFS(mounts, rootfs, jail)
 
     def _mounts(self, container: dict[str, Any]) -> list[Mount]:
@@ -357,7 +395,10 @@ class PodSandbox:
                 sub = _expand(str(vm["subPathExpr"]), self.env(container, {}))
             if sub:
                 source = _sub_path(volume.source, sub)
-            mounts.append(Mount(vm["mountPath"], source, read_only=volume.read_only or bool(vm.get("readOnly"))))
+            denied = self.selinux and volume.host and confined(container, self.spec)
+            mounts.append(
+                Mount(vm["mountPath"], source, read_only=volume.read_only or bool(vm.get("readOnly")), denied=denied)
+            )
         taken = {posixpath.normpath(m.path) for m in mounts}
         if self.service_account is not None and SA_PATH not in taken:
             mounts.append(Mount(SA_PATH, self.service_account, read_only=True))
@@ -480,6 +521,8 @@ def program(container: dict[str, Any], *, init: bool) -> Program:
     if not command and is_multus_image(image):
         command = [_image_entrypoint(image)]
     argv = command + args
+    if not argv and _image_name(image)[0] == "hardened-cni-plugins":
+        return _install_cni_plugins
     script = _shell_script(argv)
     if script is not None:
         return _shell_program(script, init)
@@ -573,6 +616,24 @@ def _shell_commands(script: str) -> list[list[str]]:
     except ValueError:
         return [script.split()]
     return [c for c in commands if c]
+
+
+# What RKE2's rancher/hardened-cni-plugins init container installs into the host bin dir (a few).
+REFERENCE_PLUGINS = ("bridge", "host-local", "ipvlan", "loopback", "macvlan", "portmap")
+CNI_PLUGINS_DEST = "/host/opt/cni/bin"
+
+
+def _install_cni_plugins(ctx: ContainerContext) -> Process:
+    """The rancher/hardened-cni-plugins entrypoint: copy the reference plugins into the mounted
+    host bin dir, or, when the dir is not writable (SELinux denying an unprivileged container),
+    say so and exit 0 all the same."""
+    yield from ()
+    if not ctx.fs.writable(CNI_PLUGINS_DEST):
+        ctx.log(f"{CNI_PLUGINS_DEST} is non-writeable, skipping")
+        return 0
+    for name in REFERENCE_PLUGINS:
+        ctx.fs.write_bytes(f"{CNI_PLUGINS_DEST}/{name}", _binary("rancher/hardened-cni-plugins", name), mode=0o755)
+    return 0
 
 
 def _completes(ctx: ContainerContext) -> Process:

@@ -20,7 +20,7 @@ from kubectl_multus.adapters import helperpod, nodefs
 from kubectl_multus.adapters.helperpod import core_api
 from kubectl_multus.adapters.kubeconn import Connection, new_client
 from kubectl_multus.adapters.podexec import ExecRefused
-from kubectl_multus.core import capture
+from kubectl_multus.core import capture, hostwrites
 from kubectl_multus.core.attachments import requests_networks
 from kubectl_multus.core.diagnose import runs_on
 from kubectl_multus.core.install import Install, find_installs
@@ -32,6 +32,7 @@ from kubectl_multus.errors import ClusterError, InputError, NodeAccessError
 DEFAULT_HELPER_IMAGE = "docker.io/library/busybox:1.36.1"
 NAD = ("k8s.cni.cncf.io", "v1", "network-attachment-definitions", "NetworkAttachmentDefinition")
 HELMCHART = ("helm.cattle.io", "v1", "helmcharts", "HelmChart")  # k3s/RKE2: who manages the chart
+COMPLETED_INIT_TAIL = 50  # lines of an init container that exited 0: what it said last
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -252,7 +253,7 @@ def _status(pod: Obj, container: str, init: bool = False) -> dict[str, Any]:
     return next((s for s in (pod.get("status") or {}).get(key) or [] if s.get("name") == container), {})
 
 
-def _read_logs(job: Job, client: Any, pod: Obj, container: str, status: dict[str, Any]) -> None:
+def _read_logs(job: Job, client: Any, pod: Obj, container: str, status: dict[str, Any], tail: int = 0) -> None:
     from kubernetes.client import ApiException
 
     ns, name = meta(pod, "namespace"), meta(pod, "name")
@@ -260,7 +261,7 @@ def _read_logs(job: Job, client: Any, pod: Obj, container: str, status: dict[str
     for previous in wanted:
         try:
             resp: Any = core_api(client).read_namespaced_pod_log(
-                name, ns, container=container, previous=previous, tail_lines=job.opts.log_lines,
+                name, ns, container=container, previous=previous, tail_lines=tail or job.opts.log_lines,
                 _preload_content=False, _request_timeout=job.conn.timeout,
             )  # fmt: skip
         except ApiException as exc:
@@ -285,10 +286,14 @@ def _read_node(job: Job, client: Any, node: Obj) -> None:
         if pod is not None:
             with api_errors(job.conn, f"reading logs on {name}"):
                 _read_logs(job, client, pod, inst.container_name, _status(pod, inst.container_name))
-                for init in (pod.get("spec") or {}).get("initContainers") or []:
+                spec = pod.get("spec") or {}
+                for init in spec.get("initContainers") or []:
                     s = _status(pod, str(init.get("name")), init=True)
                     if s.get("restartCount") or ((s.get("state") or {}).get("terminated") or {}).get("exitCode"):
                         _read_logs(job, client, pod, str(init.get("name")), s)
+                    elif "terminated" in (s.get("state") or {}) and hostwrites.may_be_refused(init, spec):
+                        # exited 0, yet it may have skipped its work (SELinux): its last lines say so
+                        _read_logs(job, client, pod, str(init.get("name")), s, tail=COMPLETED_INIT_TAIL)
         files = _node_files(job, client, inst, pod, name, plan)
         with job.lock:
             job.files[name] = files
@@ -329,6 +334,7 @@ def _node_files(
         raise NodeAccessError(f"node {node}: the Multus pod cannot be read and helper pods are off (--helpers never)")
     ns = opts.helper_namespace or inst.namespace
     known = [*(capture.host_paths(inst) if pod is not None else []), *plan.known]
+    plan = capture.for_helper(plan)
     manifest = capture.helper_pod(node, ns, opts.helper_image, plan.roots, deadline=opts.helper_deadline, known=known)
     tops = capture.helper_volumes(plan.roots, known)
     with (

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kubectl_multus.core.distros import K3S_DATA_DIR, KUBELET_ROOT, TABLE, detect
@@ -21,6 +21,7 @@ from kubectl_multus.core.snapshot import Entry, NodeFiles
 NEVER_READ = ("/", "/run", "/var/run", "/var/lib/kubelet", "/proc", "/sys", "/dev", "/run/netns", "/var/run/netns",
               "/var/lib/cni/multus", "/run/k8s.cni.cncf.io", "/var/lib", "/etc", "/var", "/opt", "/usr")  # fmt: skip
 HELPER_ROOT = "/host"
+SHIM_SOCKET_DIR = "/run/multus"  # the shim's default daemonSocketDir (upstream and rke2 charts)
 
 
 @dataclass(frozen=True)
@@ -65,9 +66,18 @@ def plan(inst: Install, node: Mapping[str, Any]) -> CapturePlan:
     if config:
         trees.append(config)
     listings = outermost(bins)
-    return CapturePlan(
-        tuple(t for t in outermost(trees) if not any(is_under(t, b) for b in listings)), listings, distro.own_dirs
-    )
+    trees = [t for t in outermost(trees) if not any(is_under(t, b) for b in listings)]
+    if inst.mode == "thick" and not any(is_under(SHIM_SOCKET_DIR, t) for t in trees):
+        # the shim's socket: listed by name (tar skips sockets), to tell whether the daemon serves the host
+        listings = outermost((*listings, SHIM_SOCKET_DIR))
+    return CapturePlan(tuple(trees), listings, distro.own_dirs)
+
+
+def for_helper(plan_: CapturePlan) -> CapturePlan:
+    """What a helper pod reads: not the shim's socket dir. It would have to mount the host's /run,
+    where the container runtime's own sockets are (a read-only mount does not stop a connect);
+    the Multus pod's mounts reach it, and a helper is only there when that pod cannot be read."""
+    return replace(plan_, listings=tuple(p for p in plan_.listings if p != SHIM_SOCKET_DIR))
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,19 @@ from typing import Any
 from kubectl_multus.core.attachments import check_attachments
 from kubectl_multus.core.binaries import attach_find_failures, plugin_needs
 from kubectl_multus.core.confchecks import check_generated, cilium_exclusive_finding, renamed_away
+from kubectl_multus.core.daemonpod import (
+    check_killed_burstable,
+    check_propagation,
+    check_socket,
+    check_start_errors,
+    kill_evidence,
+    pod_logs,
+    socket_absent,
+)
 from kubectl_multus.core.distros import RuntimeDirs, is_primary_config, runtime_dirs
 from kubectl_multus.core.findings import CATALOGUE, Change, Finding, Severity, Target, sort_key
 from kubectl_multus.core.flags import check_cni_version, check_flags
+from kubectl_multus.core.hostwrites import check_host_writes, denials
 from kubectl_multus.core.images import check_image_flavour
 from kubectl_multus.core.install import (
     DaemonConfig,
@@ -33,7 +43,14 @@ from kubectl_multus.core.pathchecks import (
     daemon_config_target,
     stray_configs,
 )
-from kubectl_multus.core.podchecks import check_pod, check_resources, log_hits, pod_summary, pods_of
+from kubectl_multus.core.podchecks import (
+    all_pods_of,
+    check_pod,
+    check_resources,
+    log_hits,
+    pod_summary,
+    pods_of,
+)
 from kubectl_multus.core.primarycni import PrimaryDaemonSet, check_primary_down, cilium_exclusive, primary_daemonsets
 from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, configmap_text, meta
 
@@ -389,6 +406,16 @@ def diagnose_node(
     findings.extend(binaries.missing)
     findings.extend(check_kubelet_dir(inst, dirs, files))
     findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))
+    findings.extend(check_start_errors(inst, node_name, pod))
+    socket_setting = by_name.get("daemonSocketDir")
+    socket_dir = socket_setting.effective if socket_setting else None
+    down = next((i for i, f in enumerate(findings) if f.code == "M201"), None)
+    absent = socket_absent(inst, files, socket_dir)
+    if down is not None and absent:
+        # the daemon is down, so its socket is gone too: what the shim's "no such file" means
+        evidence = (*findings[down].evidence, absent + ": every pod's network setup on this node fails")
+        findings[down] = replace(findings[down], evidence=evidence)
+    findings.extend(check_socket(inst, None if down is not None else files, socket_dir, pod_logs(snapshot, inst, pod)))
     volumes = {}
     for s in settings:
         loc = inst.mounts.resolve(s.effective) if s.effective and s.effective.startswith("/") else None
@@ -501,11 +528,23 @@ def diagnose(snapshot: Snapshot, namespace: str | None = None) -> Report:
         findings.append(check_resources(inst))
         findings.extend(check_flags(inst, _config_home(inst)))
         findings.extend(check_image_flavour(inst))
+        findings.extend(check_propagation(inst))
         node_reports = []
+        all_pods = all_pods_of(snapshot, inst)
+        killed = []
+        refused = []
         for name in names:
             report, node_findings = diagnose_node(snapshot, inst, name, pods.get(name))
             node_reports.append(report)
             findings.extend(node_findings)
+            for pod in [p for n, p in all_pods if n == name]:  # an evicted one beside its replacement too
+                killed += kill_evidence(inst, name, pod, pod_logs(snapshot, inst, pod))
+            refused += denials(snapshot, inst, name, pods.get(name))
+        # One DaemonSet serves every node: what some nodes show is fixed for all of them. An image
+        # without the command fails on every node, whichever ones have shown it yet.
+        findings = [f.with_nodes(()) if f.code == "M307" and f.changes else f for f in findings]
+        findings.extend(check_killed_burstable(inst, killed))
+        findings.extend(check_host_writes(inst, refused))
         reports.append(InstallReport(inst, tuple(node_reports)))
     findings.extend(check_attachments(snapshot))
     merged = merge(findings)

@@ -43,7 +43,9 @@ class Target:
 class Change:
     """One value to set (None: remove). `key` is the stable name of the field:
     `ds.arg.--cni-conf-dir`, `ds.volume.cni.hostPath`, `ds.mount.cnibin.mountPath`,
-    `daemon_config.binDir`."""
+    `daemon_config.binDir`, and any field of one container by its name:
+    `ds.initContainer.install-multus-binary.resources.limits.memory`,
+    `ds.container.kube-multus.securityContext.privileged`."""
 
     target: Target
     key: str
@@ -231,6 +233,13 @@ CATALOGUE: dict[str, Code] = {
             "use the <tag>-thick image for every Multus container",
         ),
         Code(
+            "M118",
+            Severity.ERROR,
+            "Bidirectional mount propagation without privileged",
+            "a Multus container with mountPropagation Bidirectional is privileged (the API server rejects it otherwise)",
+            "set securityContext.privileged: true on that container, or use HostToContainer",
+        ),
+        Code(
             "M125",
             Severity.WARNING,
             "kubelet dir volume is not the kubelet's",
@@ -355,6 +364,41 @@ CATALOGUE: dict[str, Code] = {
             "Multus killed for memory",
             "the Multus container's last exit was not OOMKilled",
             "raise its memory limit (and keep requests equal to limits)",
+        ),
+        Code(
+            "M303",
+            Severity.WARNING,
+            "Multus evicted or OOM-killed while not Guaranteed",
+            "a Multus pod that was evicted or OOM-killed has QoS class Guaranteed (Burstable pods go first)",
+            "set limits equal to requests on every container, init containers included",
+        ),
+        Code(
+            "M304",
+            Severity.ERROR,
+            "thick daemon socket missing on the host",
+            "<daemonSocketDir>/multus.sock exists on the node (the shim on the host dials it for every pod)",
+            "get the Multus pod on that node running; check socketDir against daemonSocketDir",
+        ),
+        Code(
+            "M305",
+            Severity.ERROR,
+            "init container skipped writing to the host",
+            "no Multus init container logs that its host directory is non-writeable (SELinux denies unprivileged writes)",
+            "make that init container privileged",
+        ),
+        Code(
+            "M306",
+            Severity.WARNING,
+            "permission denied on a host path",
+            "no Multus container logs permission denied on a path it mounts from the host while unprivileged",
+            "check the node's SELinux audit log (ausearch -m avc); make the container privileged or give it seLinuxOptions type spc_t",
+        ),
+        Code(
+            "M307",
+            Severity.ERROR,
+            "Multus container cannot start",
+            "the container runtime could start each Multus container (its command exists in the image, its mounts can be made)",
+            "use the command that the image has, or the image whose binary the command names; make the host mount shared",
         ),
         Code(
             "M401",

@@ -43,6 +43,25 @@ def _set_arg(container: dict[str, Any], flag: str, value: str | None) -> None:
         container.setdefault(field, []).append(f"{flag}={value}")
 
 
+# Container fields whose values are booleans in the API: a "true" in a change becomes true.
+BOOLEAN_FIELDS = frozenset({"securityContext.privileged", "securityContext.allowPrivilegeEscalation"})
+
+
+def _set_field(container: dict[str, Any], path: list[str], value: str | None) -> None:
+    """Set (None: remove) a nested field of a container, e.g. resources.limits.memory."""
+    node = container
+    for part in path[:-1]:
+        if value is None and not isinstance(node.get(part), dict):
+            return
+        node = node.setdefault(part, {})
+    if value is None:
+        node.pop(path[-1], None)
+    elif ".".join(path) in BOOLEAN_FIELDS and value in ("true", "false"):
+        node[path[-1]] = value == "true"
+    else:
+        node[path[-1]] = value
+
+
 def apply_to_daemonset(ds: Mapping[str, Any], changes: Iterable[Change]) -> dict[str, Any]:
     """A copy of the DaemonSet with the `ds.*` changes made."""
     out: dict[str, Any] = copy.deepcopy(dict(ds))
@@ -63,6 +82,12 @@ def apply_to_daemonset(ds: Mapping[str, Any], changes: Iterable[Change]) -> dict
                 for m in c.get("volumeMounts") or []:
                     if m.get("name") == name:
                         m["mountPath"] = ch.value
+        elif parts[:2] in (["ds", "container"], ["ds", "initContainer"]) and len(parts) > 3:
+            # ds.initContainer.<name>.resources.limits.memory: container names hold no dots
+            key = "initContainers" if parts[1] == "initContainer" else "containers"
+            for c in spec.get(key) or []:
+                if c.get("name") == parts[2]:
+                    _set_field(c, parts[3:], ch.value)
         elif ch.key == "ds.image":
             for c in _containers(spec, ch.container):
                 c["image"] = ch.value

@@ -36,7 +36,15 @@ def diff_ops(before: Any, after: Any, at: list[str | int] | None = None) -> list
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after) and at:
         named = all(isinstance(x, dict) and "name" in x for x in before + after)
         if not named or [x["name"] for x in before] == [x["name"] for x in after]:
-            return [op for i, (b, a) in enumerate(zip(before, after, strict=True)) for op in diff_ops(b, a, [*at, i])]
+            ops = []
+            for i, (b, a) in enumerate(zip(before, after, strict=True)):
+                item = diff_ops(b, a, [*at, i])
+                if named and item:
+                    # A container or volume is addressed by index: make sure it is still the one we mean
+                    # (an `add` carries no test of its own).
+                    item.insert(0, {"op": "test", "path": _ptr([*at, i, "name"]), "value": b["name"]})
+                ops += item
+            return ops
     if not at:
         raise ValueError("the documents differ at their root")
     return [{"op": "test", "path": _ptr(at), "value": before}, {"op": "replace", "path": _ptr(at), "value": after}]

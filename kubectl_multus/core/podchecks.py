@@ -81,10 +81,10 @@ class LogHit:
     detail: str
 
 
-def pods_of(snapshot: Snapshot, inst: Install) -> dict[str, Obj]:
-    """The install's pods by node name."""
+def all_pods_of(snapshot: Snapshot, inst: Install) -> list[tuple[str, Obj]]:
+    """Every pod of the install with its node, an evicted one beside its replacement included."""
     selector: Mapping[str, str] = ((inst.ds.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    out: dict[str, Obj] = {}
+    out: list[tuple[str, Obj]] = []
     for pod in snapshot.pods:
         if meta(pod, "namespace", "default") != inst.namespace:
             continue
@@ -94,7 +94,18 @@ def pods_of(snapshot: Snapshot, inst: Install) -> dict[str, Obj]:
         if owned or (not owners and selector and all(labels.get(k) == v for k, v in selector.items())):
             node = str((pod.get("spec") or {}).get("nodeName") or "")
             if node:
-                out[node] = pod
+                out.append((node, pod))
+    return out
+
+
+def pods_of(snapshot: Snapshot, inst: Install) -> dict[str, Obj]:
+    """The install's pod on each node: the DaemonSet replaces a pod that failed (evicted), and
+    the replacement is the one that serves the node."""
+    out: dict[str, Obj] = {}
+    for node, pod in all_pods_of(snapshot, inst):
+        done = str((pod.get("status") or {}).get("phase")) in ("Failed", "Succeeded")
+        if node not in out or not done:
+            out[node] = pod
     return out
 
 
@@ -110,7 +121,9 @@ def pod_summary(pod: Obj | None, container: str) -> dict[str, Any]:
     waiting = (st.get("state") or {}).get("waiting") or {}
     terminated = (st.get("lastState") or {}).get("terminated") or {}
     phase = str((pod.get("status") or {}).get("phase") or "Unknown")
-    state = waiting.get("reason") or ("Running" if (st.get("state") or {}).get("running") else phase)
+    # A pod the kubelet gave up on says why at pod level (Evicted, DeadlineExceeded, NodeLost…).
+    why = (pod.get("status") or {}).get("reason")
+    state = waiting.get("reason") or ("Running" if (st.get("state") or {}).get("running") else why or phase)
     return {
         "name": meta(pod, "name"),
         "phase": phase,

@@ -60,7 +60,8 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     "field-04": {("M108", "volume cnibin hostPath")},
     "field-08": {("M115", "container kube-multus arg --cni-namespace-isolation"), ("M201", "")},
     "field-10": {("M206", "00-multus.conf")},
-    "field-13": {("M302", "container kube-multus resources.limits.memory"), ("M201", "")},
+    # the upstream init container has no limits: Burstable, and once OOM-killed that matters (M303)
+    "field-13": {("M302", "container kube-multus resources.limits.memory"), ("M303", "resources"), ("M201", "")},
     "field-14": {("M101", "daemon-config cniConfigDir"), ("M203", "00-multus.conf")},
     "field-15": {
         *{
@@ -75,7 +76,8 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
         },
         ("M201", ""),
     },
-    "field-16": {("M117", "image"), ("M201", "")},
+    # the runtime's StartError (no cp in the distroless thin image) is M307's evidence; M117 says why
+    "field-16": {("M117", "image"), ("M307", "container install-multus-binary command"), ("M201", "")},
     "field-18": {("M116", "container kube-multus arg --cni-version"), ("M201", "")},
 }
 
@@ -322,7 +324,12 @@ def test_field_13_multus_oom_killed_at_the_upstream_50mi_limit(shared: Path, tmp
         assert oom["current"] == "50Mi"
         want = case.case["expected_fix"]["ds.container.kube-multus.resources.limits.memory"]
         plan = dry_run(sim)
-        assert plan["targets"] == [] and any(m.startswith("M302") and want in m for m in plan["manual"])
+        assert any(m.startswith("M302") and want in m for m in plan["manual"])
+        # and M303's: the init container's limits equal to its requests, so the pod is Guaranteed
+        assert planned(plan) == {
+            "ds.initContainer.install-multus-binary.resources.limits.cpu": "10m",
+            "ds.initContainer.install-multus-binary.resources.limits.memory": "15Mi",
+        }
 
 
 def test_field_14_thick_cniconfigdir_default(shared: Path, tmp_path: Path) -> None:

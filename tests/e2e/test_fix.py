@@ -314,3 +314,92 @@ def test_multus_conf_renamed_away_by_cilium_is_put_back(tmp_path: Path) -> None:
         assert ready(multus_pods(sim)["worker-1"])
         again = json.loads(cli("diagnose", KC, str(sim.kubeconfig), "-o", "json").stdout)
         assert not [f for f in again["findings"] if f["code"] == "M207"]
+
+
+def _edit_ds(sim: Cluster, edit: Any) -> None:
+    """Change the Multus DaemonSet as its owner would (the DaemonSet controller rolls the pods)."""
+    kind = sim.kind("daemonsets", "apps")
+    ds = json.loads(json.dumps(sim.store.get(kind, "kube-system", "kube-multus-ds")))
+    edit(ds["spec"]["template"]["spec"])
+    sim.store.replace(kind, ds)
+    sim.sync()
+
+
+def test_oom_killed_burstable_multus_is_made_guaranteed(tmp_path: Path) -> None:
+    """field-12 live: the upstream thick init container has requests only, so the pod is Burstable;
+    once the kernel OOM-kills the daemon, fix gives the init container limits equal to its requests."""
+    with sim_from(EXAMPLES / "kubeadm-healthy", tmp_path / "sim") as sim:
+        sim.kubelet.oom_kill("worker-1", "kube-multus")
+        r = cli("diagnose", KC, str(sim.kubeconfig), "-o", "json")
+        codes = {f["code"]: f for f in json.loads(r.stdout)["findings"]}
+        assert r.exit_code == 1 and {"M302", "M303"} <= set(codes), r.stdout
+        assert codes["M303"]["current"] == "Burstable" and codes["M302"]["nodes"] == ["worker-1"]
+        sim.advance(11)  # back-off over: the daemon runs again, and the fix can be verified
+        sim.requests.clear()
+        r = cli("fix", KC, str(sim.kubeconfig), "--yes")
+        assert r.exit_code == 0, r.stderr
+        assert "ds.initContainer.install-multus-binary.resources.limits.memory: (not set) -> 15Mi" in r.stdout
+        patches = [q for q in sim.requests if q.verb == "patch" and q.resource.startswith("daemonsets")]
+        assert len(patches) == 1
+        ds = sim.store.get(sim.kind("daemonsets", "apps"), "kube-system", "kube-multus-ds")
+        init = ds["spec"]["template"]["spec"]["initContainers"][0]
+        assert init["resources"]["limits"] == {"cpu": "10m", "memory": "15Mi"}
+        assert {p["status"]["qosClass"] for p in multus_pods(sim).values()} == {"Guaranteed"}
+        assert all(ready(p) for p in multus_pods(sim).values())
+        assert cli("diagnose", KC, str(sim.kubeconfig)).exit_code == 0
+
+
+def test_unprivileged_plugin_installer_on_selinux_nodes_is_made_privileged(tmp_path: Path) -> None:
+    """field-17 live: RKE2's cni-plugins init container exits 0 after `non-writeable, skipping`;
+    diagnose reads that completed init container's log tail, fix makes it privileged."""
+
+    def add_installer(spec: dict[str, Any]) -> None:
+        spec["initContainers"].append(
+            {
+                "name": "cni-plugins",
+                "image": "rancher/hardened-cni-plugins:v1.9.1-build20260819",
+                "volumeMounts": [{"name": "cnibin", "mountPath": "/host/opt/cni/bin"}],
+            }
+        )
+
+    with sim_from(EXAMPLES / "kubeadm-healthy", tmp_path / "sim") as sim:
+        sim.faults.selinux_enforcing = {"control-plane", "worker-1", "worker-2"}
+        _edit_ds(sim, add_installer)
+        assert all(ready(p) for p in multus_pods(sim).values())  # Multus itself runs: only the log tells
+        sim.requests.clear()
+        r = cli("diagnose", KC, str(sim.kubeconfig), "-o", "json")
+        codes = {f["code"]: f for f in json.loads(r.stdout)["findings"]}
+        assert r.exit_code == 1 and "M305" in codes, r.stdout
+        assert codes["M305"]["field"] == "container cni-plugins securityContext.privileged"
+        logs = [q for q in sim.requests if q.verb == "log"]
+        assert len(logs) == 2 * 3  # per node: kube-multus, and the completed cni-plugins (tail only)
+        tails = {q.query.get("container", [""])[0]: q.query.get("tailLines", [""])[0] for q in logs}
+        assert tails == {"kube-multus": "500", "cni-plugins": "50"}
+        r = cli("fix", KC, str(sim.kubeconfig), "--yes")
+        assert r.exit_code == 0, r.stderr
+        ds = sim.store.get(sim.kind("daemonsets", "apps"), "kube-system", "kube-multus-ds")
+        installer = ds["spec"]["template"]["spec"]["initContainers"][1]
+        assert installer["securityContext"] == {"privileged": True}
+        assert all((sim.node_root(n) / "opt/cni/bin/macvlan").exists() for n in ("control-plane", "worker-1"))
+        assert cli("diagnose", KC, str(sim.kubeconfig)).exit_code == 0
+
+
+def test_thick_image_under_the_thin_entrypoint_goes_back_to_the_thin_image(tmp_path: Path) -> None:
+    """The -thick image has no /thin_entrypoint: runc's StartError names it, fix picks the thin image."""
+
+    def thick_images(spec: dict[str, Any]) -> None:
+        for c in spec["containers"] + spec.get("initContainers", []):
+            c["image"] += "-thick"
+
+    with sim_from(EXAMPLES / "k3s-thin-doubled-prefix", tmp_path / "sim") as sim:
+        _edit_ds(sim, thick_images)
+        r = cli("diagnose", KC, str(sim.kubeconfig), "-o", "json")
+        start = [f for f in json.loads(r.stdout)["findings"] if f["code"] == "M307"]
+        assert start and "no such file or directory" in start[0]["evidence"][0], r.stdout
+        r = cli("fix", KC, str(sim.kubeconfig), "--yes")
+        assert r.exit_code == 0, r.stderr
+        ds = sim.store.get(sim.kind("daemonsets", "apps"), "kube-system", "kube-multus-ds")
+        spec = ds["spec"]["template"]["spec"]
+        assert not [c["image"] for c in spec["containers"] + spec.get("initContainers", []) if "thick" in c["image"]]
+        assert ready(multus_pods(sim)["k3s-server"])
+        assert cli("diagnose", KC, str(sim.kubeconfig)).exit_code == 0

@@ -274,3 +274,20 @@ def test_nads_and_the_pods_asking_for_them_are_read_live_and_round_trip_through_
     assert [p["metadata"]["name"] for p in workloads] == ["app"]  # only the pods that ask for networks
     offline = cli("diagnose", "--from-dump", str(tmp_path / "dump"), "-o", "json")
     assert findings(offline) == findings(live)
+
+
+def test_shim_socket_gone_under_a_running_daemon_is_found_through_its_mounts(tmp_path: Path) -> None:
+    """Exec into the thick Multus pod lists /run/multus through its /host/run mount: a daemon that
+    runs but whose socket is gone from the host (here: removed behind its back) is M304 on that node."""
+    with sim_from(EXAMPLES / "kubeadm-healthy", tmp_path) as sim:
+        kind = sim.kind("daemonsets", "apps")
+        ds = sim.store.get(kind, "kube-system", "kube-multus-ds")
+        ds["spec"]["template"]["spec"]["containers"][0]["image"] = "quay.io/openshift/origin-multus-cni:4.16"
+        sim.store.replace(kind, ds)
+        sim.sync()
+        assert all((sim.node_root(n) / "run/multus/multus.sock").exists() for n in ("control-plane", "worker-1"))
+        (sim.node_root("worker-1") / "run/multus/multus.sock").unlink()
+        r = cli("diagnose", KC, str(sim.kubeconfig), "-o", "json")
+        socket = [f for f in findings(r) if f["code"] == "M304"]
+        assert r.exit_code == 1 and [f["nodes"] for f in socket] == [["worker-1"]], r.stdout
+        assert helper_pods(sim) == [] and not [q for q in sim.requests if q.verb == "create"]

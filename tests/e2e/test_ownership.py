@@ -94,3 +94,27 @@ def test_chart_values_from_daemonset_changes() -> None:
     )
     assert values["config.cni_conf.confDir"] == "/var/lib/x/net.d"
     assert values["config.daemon_conf.binDir"] == "/opt/cni/bin"
+
+
+def test_rke2_builtin_plugin_installer_fix_warns_the_helm_controller_reverts_it(tmp_path: Path) -> None:
+    """field-17: the privileged fix for RKE2's cni-plugins lands on its built-in chart's DaemonSet."""
+    with sim_from(EXAMPLES / "kubeadm-healthy", tmp_path / "sim") as sim:
+        sim.faults.selinux_enforcing = {"control-plane", "worker-1", "worker-2"}
+        kind = sim.kind("daemonsets", "apps")
+        ds = sim.store.get(kind, "kube-system", "kube-multus-ds")
+        ds = yaml.safe_load(yaml.safe_dump(ds))
+        ds["spec"]["template"]["spec"]["initContainers"].append(
+            {
+                "name": "cni-plugins",
+                "image": "rancher/hardened-cni-plugins:v1.9.1-build20260819",
+                "volumeMounts": [{"name": "cnibin", "mountPath": "/host/opt/cni/bin"}],
+            }
+        )
+        sim.store.replace(kind, ds)
+        sim.sync()
+        helm_managed(sim, chart=True)
+        r = cli("fix", KC, str(sim.kubeconfig), "--dry-run")
+        assert r.exit_code == 1, r.output
+        assert "ds.initContainer.cni-plugins.securityContext.privileged: (not set) -> true" in r.stdout
+        assert "managed by HelmChart kube-system/rke2-multus (the k3s/RKE2 Helm controller)" in r.stderr
+        assert "reverted at its next upgrade or reconcile" in r.stderr

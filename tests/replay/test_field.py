@@ -556,3 +556,137 @@ def test_field_07_thick_delegate_binary_missing_from_opt_cni_bin(shared):
     # Installed: nothing left, the log line included (it is from before the install).
     fixed = replace(s, node_files={"node-1": sc.node_files({**node, "/opt/cni/bin/macvlan": None})})
     assert not [f for f in diagnose(fixed).findings if f.code in ("M401", "M202")]
+
+
+def _evicted(pod: dict) -> dict:
+    """The pod as the kubelet's eviction manager leaves it: Failed, reason Evicted, containers killed."""
+    pod = copy.deepcopy(pod)
+    main = pod["status"]["containerStatuses"][0]
+    main.update(ready=False, state={"terminated": {"exitCode": 137, "reason": "Error"}}, lastState={})
+    pod["status"].update(
+        phase="Failed",
+        reason="Evicted",
+        message="The node was low on resource: memory. Threshold quantity: 100Mi, available: 92160Ki. "
+        "Container kube-multus was using 39996Ki, request is 50Mi, has larger consumption of memory.",
+    )
+    return pod
+
+
+def _thick_node_files(socket: bool):
+    from kubectl_multus.core.snapshot import NodeFiles
+
+    files = sc.node_files(
+        {**sc.distro_files("kubeadm"), **({"/run/multus/multus.sock": ""} if socket else {})}, ["/run/multus"]
+    )
+    # as a live capture records them: the config trees, the bin dir and the socket dir, listed
+    return NodeFiles(files.entries, ("/etc/cni/net.d", "/opt/cni/bin", "/run/multus"))
+
+
+def test_field_12_burstable_thick_daemon_evicted_leaves_no_socket(shared):
+    from dataclasses import replace
+
+    snap, case = field_snapshot(shared, "field-12", "k8snetworkplumbingwg-multus-cni/multus-daemonset-thick.yml")
+    broken = replace(snap, pods=(_evicted(snap.pods[0]),), node_files={"node-1": _thick_node_files(socket=False)})
+    report = diagnose(broken)
+    codes = {f.code: f for f in report.findings}
+    # "multus daemon pod not Ready on node (OOM/evicted)"
+    assert codes["M201"].nodes == ("node-1",) and "Evicted" in codes["M201"].message
+    # "socket absent": the node's /run/multus holds no multus.sock (why the daemon being down breaks
+    # every pod), and the shim's own error names it
+    assert any(e.startswith("host /run/multus: ") and "no multus.sock" in e for e in codes["M201"].evidence)
+    sock = codes["M304"]
+    assert sock.current == "/run/multus/multus.sock" and sock.nodes == ("node-1",)
+    assert any("dial unix /run/multus/multus.sock" in e for e in sock.evidence)
+    # "pod QoS Burstable": raised to a warning because the pod was evicted and OOM-killed
+    qos = codes["M303"]
+    assert qos.severity == 2 and qos.current == "Burstable"
+    assert any("Evicted" in e for e in qos.evidence) and any("(multus-daemon)" in e for e in qos.evidence)
+    planned = _planned(report, broken)
+    limits = case["expected_fix"]["ds.initContainer.install-multus-binary.resources.limits"]
+    assert {
+        r: planned[f"ds.initContainer.install-multus-binary.resources.limits.{r}"] for r in ("cpu", "memory")
+    } == limits
+    after = yaml.safe_load(build_plan(report, broken).items[0].after)
+    from kubectl_multus.core.podchecks import qos as qos_class
+
+    spec = after["spec"]["template"]["spec"]
+    assert qos_class(spec["containers"] + spec["initContainers"]) == "Guaranteed"
+
+    # healthy: the daemon runs and its socket is there; nothing of this is raised
+    healthy = replace(
+        snap, pods=(sc.pod(snap.daemonsets[0], "node-1"),), logs={}, node_files={"node-1": _thick_node_files(True)}
+    )
+    assert not {"M201", "M303", "M304"} & {f.code for f in diagnose(healthy).findings}
+    # evicted, but Guaranteed: nothing to raise about QoS (the eviction itself stays M201)
+    guaranteed = apply_to_daemonset_changes(broken, build_plan(report, broken))
+    assert "M303" not in {f.code for f in diagnose(guaranteed).findings}
+
+
+def apply_to_daemonset_changes(snap: Snapshot, plan) -> Snapshot:
+    from kubectl_multus.core.planner import applied
+
+    return applied(snap, plan)
+
+
+def _rke2_builtin(thin: dict) -> dict:
+    """RKE2's built-in multus (rke2-multus chart, HelmChart kube-system/rke2-multus): the thin
+    DaemonSet plus the unprivileged `cni-plugins` init container that installs the reference plugins."""
+    ds = copy.deepcopy(thin)
+    ds["metadata"]["name"] = "rke2-multus"
+    ds["metadata"]["annotations"] = {
+        "meta.helm.sh/release-name": "rke2-multus",
+        "meta.helm.sh/release-namespace": "kube-system",
+    }
+    ds["metadata"]["labels"] = {**ds["metadata"].get("labels", {}), "app.kubernetes.io/managed-by": "Helm"}
+    ds["spec"]["template"]["spec"]["initContainers"] = [
+        {
+            "name": "cni-plugins",
+            "image": "rancher/hardened-cni-plugins:v1.9.1-build20260819",
+            "env": [{"name": "SKIP_CNI_BINARIES", "value": "flannel"}],
+            "volumeMounts": [{"name": "cnibin", "mountPath": "/host/opt/cni/bin"}],
+        }
+    ]
+    return ds
+
+
+def test_field_17_rke2_cni_plugins_init_container_skips_a_non_writeable_bin_dir(shared):
+    from dataclasses import replace
+
+    from kubectl_multus.core.ownership import owner
+
+    snap, case = field_snapshot(shared, "field-17", "k8snetworkplumbingwg-multus-cni/multus-daemonset.yml")
+    ds = _rke2_builtin(snap.daemonsets[0])
+    pod = sc.pod(ds, "node-1")  # Running: the init container exited 0 after the warning
+    chart = {
+        "apiVersion": "helm.cattle.io/v1",
+        "kind": "HelmChart",
+        "metadata": {"name": "rke2-multus", "namespace": "kube-system"},
+    }
+    key = ("kube-system", pod["metadata"]["name"], "cni-plugins", False)
+    broken = replace(
+        snap,
+        nodes=(sc.node("node-1", "rke2"),),
+        daemonsets=(ds,),
+        pods=(pod,),
+        others=(chart,),
+        logs={key: "\n".join(case["log_lines"])},
+    )
+    report = diagnose(broken)
+    skipped = [f for f in report.findings if f.code == "M305"]
+    assert len(skipped) == 1 and skipped[0].field == "container cni-plugins securityContext.privileged"
+    assert "/host/opt/cni/bin" in skipped[0].message and "non-writeable" in skipped[0].evidence[0]
+    assert "M306" not in {f.code for f in report.findings}  # decided, not left to a manual check
+    plan = build_plan(report, broken)
+    assert _planned(report, broken)["ds.initContainer.cni-plugins.securityContext.privileged"] == "true"
+    after = yaml.safe_load(plan.items[0].after)
+    assert after["spec"]["template"]["spec"]["initContainers"][0]["securityContext"] == {"privileged": True}
+    own = owner(ds, broken.others)  # the built-in chart: fix warns that the Helm controller reverts it
+    assert own is not None and own.kind == "helmchart" and own.name == "rke2-multus"
+
+    # healthy: the same chart with the plugins installed (no warning in the log) raises nothing
+    quiet = replace(broken, logs={key: "installing macvlan\ninstalling ipvlan"})
+    assert not {"M305", "M306"} & {f.code for f in diagnose(quiet).findings}
+    # privileged already: the line cannot be SELinux refusing an unconfined container; not ours to flag
+    ds_priv = copy.deepcopy(ds)
+    ds_priv["spec"]["template"]["spec"]["initContainers"][0]["securityContext"] = {"privileged": True}
+    assert "M305" not in {f.code for f in diagnose(replace(broken, daemonsets=(ds_priv,))).findings}

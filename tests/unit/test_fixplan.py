@@ -395,3 +395,41 @@ def test_clean_object_drops_annotations_left_empty(annotations: dict[str, str]) 
 
 def test_clean_object_without_metadata_only_drops_status() -> None:
     assert clean_object({"kind": "ConfigMap", "status": {}}) == {"kind": "ConfigMap"}
+
+
+def test_apply_to_daemonset_sets_a_field_of_the_named_init_container_only() -> None:
+    ds = daemonset(args=[])
+    after = apply_to_daemonset(
+        ds,
+        [
+            Change(DS, "ds.initContainer.install-multus-binary.resources.limits.memory", "15Mi"),
+            Change(DS, "ds.initContainer.install-multus-binary.securityContext.privileged", "true"),
+            Change(DS, "ds.initContainer.other.resources.limits.memory", "1Gi"),
+        ],
+    )
+    spec = after["spec"]["template"]["spec"]
+    init = spec["initContainers"][0]
+    assert init["resources"] == {"limits": {"memory": "15Mi"}}
+    assert init["securityContext"] == {"privileged": True}  # a boolean, as the API wants it
+    assert "resources" not in spec["containers"][0]
+
+
+def test_apply_to_daemonset_removes_a_container_field_set_to_none() -> None:
+    ds = daemonset(args=[])
+    ds["spec"]["template"]["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "1"}, "limits": {"cpu": "1"}}
+    after = apply_to_daemonset(ds, [Change(DS, "ds.container.kube-multus.resources.limits.cpu", None)])
+    assert after["spec"]["template"]["spec"]["containers"][0]["resources"] == {"requests": {"cpu": "1"}, "limits": {}}
+    untouched = apply_to_daemonset(ds, [Change(DS, "ds.container.kube-multus.securityContext.privileged", None)])
+    assert "securityContext" not in untouched["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_daemonset_patch_guards_an_added_container_field_with_the_containers_name() -> None:
+    from kubectl_multus.core.patchops import daemonset_patch
+
+    ds = daemonset(args=[])
+    after = apply_to_daemonset(ds, [Change(DS, "ds.initContainer.install-multus-binary.resources.limits.cpu", "10m")])
+    ops = daemonset_patch(ds, after)
+    assert ops == [
+        {"op": "test", "path": "/spec/template/spec/initContainers/0/name", "value": "install-multus-binary"},
+        {"op": "add", "path": "/spec/template/spec/initContainers/0/resources", "value": {"limits": {"cpu": "10m"}}},
+    ]
