@@ -174,7 +174,7 @@ class Run:
         return sum(n for v, n in self.verbs.items() if v not in FIXED) / self.nodes
 
 
-def build(n: int, tools: bool, profile: bool) -> tuple[Cluster, Build]:
+def build(n: int, tools: bool, profile: bool, workloads: int = 0) -> tuple[Cluster, Build]:
     """The cluster of `n` nodes, started and synced, with the time each step took."""
     timing = Build(n)
     prof = cProfile.Profile() if profile else None
@@ -191,7 +191,9 @@ def build(n: int, tools: bool, profile: bool) -> tuple[Cluster, Build]:
     t1 = time.perf_counter()
     for i in range(n - BASE_NODES):  # as grow() in tests/e2e/test_live.py
         sim.add(node_object(f"extra-{i}"))
-        make_node(sim.node_root(f"extra-{i}"), "kubeadm", "/etc/cni/net.d")
+        make_node(sim.node_root(f"extra-{i}"), "kubeadm", "/etc/cni/net.d", primary_plugins=True)
+    if workloads:
+        add_workloads(sim, workloads)
     t2 = time.perf_counter()
     sim.start()  # the first full sync (DaemonSet controller creates n pods) and the server
     t3 = time.perf_counter()
@@ -204,6 +206,40 @@ def build(n: int, tools: bool, profile: bool) -> tuple[Cluster, Build]:
         timing.profile = out.getvalue()
     timing.load_s, timing.grow_s, timing.start_s, timing.sync_s = t1 - t0, t2 - t1, t3 - t2, t4 - t3
     return sim, timing
+
+
+def add_workloads(sim: Cluster, per_node: int) -> None:
+    """A NetworkAttachmentDefinition (its CRD comes with it) and `per_node` pods on every node that
+    ask for it and got it (network-status lists it): the CLI then lists all pods once, and keeps
+    only these."""
+    config = {"cniVersion": "0.3.1", "type": "bridge", "bridge": "br1", "ipam": {"type": "host-local"}}
+    sim.add(
+        {
+            "apiVersion": "k8s.cni.cncf.io/v1",
+            "kind": "NetworkAttachmentDefinition",
+            "metadata": {"name": "br1", "namespace": "default"},
+            "spec": {"config": json.dumps(config)},
+        }
+    )
+    status = json.dumps(
+        [{"name": "cbr0", "interface": "eth0", "default": True}, {"name": "default/br1", "interface": "net1"}]
+    )
+    for node in [n["metadata"]["name"] for n in sim.store.list(sim.kind("nodes"))]:
+        for i in range(per_node):
+            annotations = {"k8s.v1.cni.cncf.io/networks": "br1", "k8s.v1.cni.cncf.io/network-status": status}
+            sim.add(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": f"app-{node}-{i}", "namespace": "default", "annotations": annotations},
+                    "spec": {
+                        "nodeName": node,
+                        "containers": [
+                            {"name": "app", "image": "docker.io/library/busybox:1.36.1", "command": ["sleep", "1d"]}
+                        ],
+                    },
+                }
+            )
 
 
 def helper_pods(sim: Cluster) -> int:
@@ -286,6 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--exe", type=Path, default=None, help="the kubectl-multus to run (default: the one next to this Python)"
     )
+    parser.add_argument(
+        "--workload-pods",
+        type=int,
+        default=0,
+        help="add a NetworkAttachmentDefinition and this many pods per node that use it (default 0: none)",
+    )
     parser.add_argument("--timeout", type=float, default=1800.0, help="give up on one CLI run after this (s)")
     parser.add_argument(
         "--tcp-nodelay",
@@ -328,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     builds: list[Build] = []
     runs: list[Run] = []
     for n in args.nodes:
-        sim, timing = build(n, args.image_with_tools, args.profile_build)
+        sim, timing = build(n, args.image_with_tools, args.profile_build, args.workload_pods)
         builds.append(timing)
         print(
             f"built {n} nodes: load {timing.load_s:.2f}s, add nodes {timing.grow_s:.2f}s, "
