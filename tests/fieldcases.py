@@ -460,15 +460,15 @@ def _only_calico_binaries(f: Field) -> None:
 
 def _canal_down(f: Field) -> None:
     """field-09: RKE2's canal DaemonSet, whose calico-node cannot start on RHEL 10 (missing kernel
-    modules; here a command that fails the same way), so no 10-canal.conflist is ever written."""
+    modules), so no 10-canal.conflist is ever written. The simulator does not model kernel modules:
+    any command that exits non-zero at once crash-loops the pod the same way."""
     conf = sc.DISTROS["rke2"]["conf"]
     f.files.pop(f"{conf}/10-flannel.conflist")
     labels = {"k8s-app": "canal"}
     calico = {
         "name": "calico-node",
         "image": "rancher/hardened-calico:v3.29.2-build20250306",
-        # what calico-node's startup does first on a node without the ip_set module, as a failing command
-        "command": ["cp", "/lib/modules/ip_set.ko", "/tmp/"],
+        "command": ["cp", "/lib/modules/ip_set.ko", "/tmp/"],  # a stand-in that fails: no such file
     }
     flannel = {"name": "kube-flannel", "image": "rancher/hardened-flannel:v0.26.5-build20250306"}
     f.objects.append(

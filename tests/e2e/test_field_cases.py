@@ -2,7 +2,8 @@
 the simulated Multus runs on the case's node as the real one would, then `kubectl multus
 diagnose -o json` must reach the case's `expected_diagnosis` and `kubectl multus fix --dry-run
 -o json` must plan every checkable `expected_fix` value (fixtures README). Some cases are also
-fixed for real (`fix --yes`), after which the diagnosis is clean.
+fixed for real (`fix --yes`), after which the diagnosis is clean; for cases 05-17 the same cluster
+without the reported fault is diagnosed clean too (`HEALTHY`, at the end).
 
 What each case's prose diagnosis means, as findings (code, field) on node-1 or cluster-wide;
 the replay tests (`tests/replay/test_field.py`) map the same prose onto the same codes:
@@ -31,6 +32,7 @@ the replay tests (`tests/replay/test_field.py`) map the same prose onto the same
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -603,4 +605,49 @@ def test_field_18_cni_version_other_than_the_primarys(shared: Path, tmp_path: Pa
         fix_for_real(sim)
         assert json.loads(node_file(sim, "/etc/cni/net.d/00-multus.conf").read_text())["cniVersion"] == "0.4.0"
         status, findings = diagnose(sim, case)
+        assert status == 0 and not problems(findings), findings
+
+
+# --- the same cases without their fault --------------------------------------------------------
+def _installed(hook: fieldcases.Hook, path: str) -> fieldcases.Hook:
+    def extra(f: Field) -> None:
+        hook(f)
+        f.files[path] = None
+
+    return extra
+
+
+def _canal_up(f: Field) -> None:
+    fieldcases._canal_down(f)
+    canal = next(o for o in f.objects if o["metadata"]["name"] == "rke2-canal")
+    del canal["spec"]["template"]["spec"]["containers"][0]["command"]  # calico-node runs
+    f.files["/etc/cni/net.d/10-canal.conflist"] = json.dumps(fieldcases.CALICO, indent=2)
+    for name in ("calico", "calico-ipam"):  # what its install-cni puts beside RKE2's plugins
+        f.files[f"/opt/cni/bin/{name}"] = None
+
+
+HEALTHY: dict[str, dict[str, Any]] = {
+    "field-05": {"after": None},  # not upgraded: data/current is still the runtime's bin dir
+    "field-06": {"extra": _installed(fieldcases._ipvlan_nad, "/var/lib/rancher/k3s/data/cni/ipvlan")},
+    "field-07": {"extra": _installed(fieldcases._only_calico_binaries, "/opt/cni/bin/macvlan")},
+    "field-09": {"extra": _canal_up},
+    "field-11": {"after": None},  # Cilium's agent has not restarted since Multus wrote its config
+    "field-12": {"after": None},  # not killed
+    "field-17": {"faults": None},  # SELinux not enforcing
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEALTHY))
+def test_field_case_without_its_fault_raises_none_of_its_problems(
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """The negative side of each case above: the same cluster without the fault the report
+    describes (no upgrade, the binary installed, the primary CNI up, no rename, no kill, no
+    SELinux) gives a clean diagnosis, so the findings above come from the fault alone."""
+    monkeypatch.setitem(fieldcases.CASES, case, dataclasses.replace(fieldcases.CASES[case], **HEALTHY[case]))
+    sim, f = fieldcases.build(shared, case, tmp_path / "sim")
+    with sim:
+        fieldcases.settle(sim, f)
+        assert main_status(sim)["ready"] is True
+        status, findings = diagnose(sim, f)
         assert status == 0 and not problems(findings), findings
