@@ -460,13 +460,15 @@ def test_field_11_cilium_renamed_00_multus_conf_away(shared: Path, tmp_path: Pat
 def test_field_12_oom_killed_burstable_thick_daemon(shared: Path, tmp_path: Path) -> None:
     """The kernel kills multus-daemon; the pod is Burstable (the upstream init container has
     requests only). The report's socket error is the shim's for workload pods; the simulated kill
-    is a SIGKILL, which leaves the socket file behind, so M304 (socket absent, as after the
-    report's eviction) is not reproduced here; `test_live` covers M304 with the socket gone.
+    is a SIGKILL, which leaves the socket file behind, and the simulator does not evict, so M304
+    (socket absent) is not reproduced here: the replay test covers the evicted pod with no socket,
+    and `test_live` a socket gone under a running daemon.
     Fixed for real once the daemon is back: the init container gets limits equal to its
     requests, the pod is Guaranteed, and the diagnosis is clean."""
     with running(shared, "field-12", tmp_path) as (sim, case):
         assert main_status(sim)["lastState"]["terminated"]["reason"] == "OOMKilled"
         assert multus_pod(sim)["status"]["qosClass"] == "Burstable"
+        assert node_file(sim, "/run/multus/multus.sock").exists()  # SIGKILL: the stale socket stays
         status, findings = diagnose(sim, case)
         assert status == 1
         by_field = assert_diagnosis("field-12", findings)
