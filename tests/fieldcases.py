@@ -468,7 +468,7 @@ def _canal_down(f: Field) -> None:
     calico = {
         "name": "calico-node",
         "image": "rancher/hardened-calico:v3.29.2-build20250306",
-        "command": ["cp", "/lib/modules/ip_set.ko", "/tmp/"],  # a stand-in that fails: no such file
+        "command": ["cp", "/lib/modules/ip_set.ko", "/"],  # a stand-in that fails: no such file
     }
     flannel = {"name": "kube-flannel", "image": "rancher/hardened-flannel:v0.26.5-build20250306"}
     f.objects.append(
