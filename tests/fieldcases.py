@@ -75,6 +75,15 @@ class Setup:
     faults: Callable[[Cluster], None] | None = None  # what the simulated cluster does that a case needs
     after: After | None = None  # what happened on the node once Multus had run
     settle: float = 180.0  # virtual seconds Multus runs before the diagnosis
+    daemon_config_quoted: bool = False  # the case's daemon_config quotes some keys of the manifest's, not all
+    # (prefix in the case's host_files, prefix on the node) where a report shortened its paths
+    alias: tuple[str, str] | None = None
+
+    def on_node(self, path: str) -> str:
+        """A host path of the case, where it is on the simulated node."""
+        if self.alias is not None and path.startswith(self.alias[0]):
+            return self.alias[1] + path.removeprefix(self.alias[0])
+        return path
 
 
 def _case(shared: Path, case: str) -> Obj:
@@ -106,8 +115,13 @@ def _apply_daemonset(f: Field) -> None:
             volumes[v["name"]] = {"name": v["name"], "hostPath": {"path": v["hostPath"]}}
     spec["volumes"] = list(volumes.values())
     for m in reported["mounts"] or []:
-        # where the manifest mounts that volume (field-16's cnibin: only its init container), else main
-        users = [c for c in spec["containers"] + spec.get("initContainers", []) if _mounts(c, m["name"])] or [main]
+        # a report quotes the main container's mounts; where that does not mount the volume, the
+        # containers that do (field-16's cnibin: only its init container), else main
+        users = (
+            [main]
+            if _mounts(main, m["name"])
+            else [c for c in spec["containers"] + spec.get("initContainers", []) if _mounts(c, m["name"])] or [main]
+        )
         for c in users:
             mounts = {x["name"]: x for x in c.get("volumeMounts") or []}
             mounts[m["name"]] = {**mounts.get(m["name"], {}), "name": m["name"], "mountPath": m["mountPath"]}
@@ -116,7 +130,10 @@ def _apply_daemonset(f: Field) -> None:
         main["args"] = list(reported["args"])
     if f.case["daemon_config"] is not None:
         cm = next(o for o in f.objects if o["kind"] == "ConfigMap" and "daemon-config.json" in o.get("data", {}))
-        cm["data"]["daemon-config.json"] = json.dumps(f.case["daemon_config"], indent=4)
+        reported = f.case["daemon_config"]
+        if f.setup.daemon_config_quoted:
+            reported = {**json.loads(cm["data"]["daemon-config.json"]), **reported}
+        cm["data"]["daemon-config.json"] = json.dumps(reported, indent=4)
 
 
 def _mounts(container: Obj, volume: str) -> bool:
@@ -163,13 +180,20 @@ def _node_files(f: Field) -> None:
 
 def _host_files(f: Field) -> None:
     """Every path the case says the node has: made where nothing above made it."""
-    for path in f.case["host_files"] or []:
+    for path in map(f.setup.on_node, f.case["host_files"] or []):
+        if path in f.links:
+            continue
         for link, target in f.links.items():  # data/current/bin is data/<hash>/bin
             if path.startswith(link + "/"):
                 path = f"{os.path.dirname(link)}/{target}{path.removeprefix(link)}"
         known = path in f.files or any(p.startswith(path.rstrip("/") + "/") for p in f.files)
-        if not known and os.path.basename(path) not in ("00-multus.conf", "00-multus.conflist"):  # Multus writes it
+        if not known and not _written_later(path):
             f.files[path if "." in os.path.basename(path) else path.rstrip("/") + "/"] = ""
+
+
+def _written_later(path: str) -> bool:
+    """Files the case's node has because Multus wrote them, or Cilium renamed them (field-11)."""
+    return os.path.basename(path).split(".cilium_bak")[0] in ("00-multus.conf", "00-multus.conflist")
 
 
 def node_object(f: Field) -> Obj:
@@ -333,6 +357,188 @@ def _daemon_needs_53mi(sim: Cluster) -> None:
     sim.faults.memory_use["kube-multus"] = "53Mi"
 
 
+K3S_DATA = "/var/lib/rancher/k3s/data"
+K3S_OLD, K3S_NEW = "3ccf8a82", "433356f"  # field-05's release dirs
+K3S_KUBECONFIG = "/var/lib/rancher/k3s/agent/etc/cni/net.d/multus.d/multus.kubeconfig"
+
+
+def _set_arg(f: Field, flag: str, value: str) -> None:
+    main = f.pod_spec["containers"][0]
+    main["args"] = [a for a in main.get("args") or [] if not a.startswith(f"{flag}=")] + [f"{flag}={value}"]
+
+
+def _k3s_release_dir(f: Field) -> None:
+    """field-05 before the upgrade: the binaries in data/<hash>/bin, reached by data/current, which
+    the runtime's config names (as k3s rendered it then) and the cnibin hostPath goes through. The
+    report quotes neither the hostPath nor the kubeconfig flag: Multus ran until the upgrade, so
+    they were k3s's."""
+    d = sc.DISTROS["k3s"]
+    f.files = {
+        (f"{K3S_DATA}/{K3S_OLD}/bin" + p.removeprefix(d["bin"]) if p.startswith(d["bin"] + "/") else p): c
+        for p, c in f.files.items()
+    }
+    path, _ = RUNTIME_CONFIG["k3s"]
+    f.files[path] = _cri_cni(f"{K3S_DATA}/{K3S_OLD}/bin", d["conf"])
+    f.links[f"{K3S_DATA}/current"] = K3S_OLD
+    for v in f.pod_spec["volumes"]:
+        if v["name"] == "cnibin":
+            v["hostPath"]["path"] = f"{K3S_DATA}/current/bin"
+    _set_arg(f, "--multus-kubeconfig-file-host", K3S_KUBECONFIG)
+
+
+def _k3s_upgraded(sim: Cluster, f: Field) -> None:
+    """field-05: k3s upgraded to a release with the stable data/cni: the new data/<hash>/bin,
+    data/cni, `current` re-pointed and the runtime's config rewritten. The running Multus pod keeps
+    the old hash dir it resolved when it started (multus stays there; data/cni has none)."""
+    root = sim.node_root(NODE)
+    for name in sc.PRIMARY_PLUGINS:
+        for where in (f"{K3S_DATA}/{K3S_NEW}/bin/{name}", f"{K3S_DATA}/cni/{name}"):
+            real = root / where.lstrip("/")
+            real.parent.mkdir(parents=True, exist_ok=True)
+            real.write_bytes(b"\x7fELF\x02\x01\x01\x00 " + name.encode() + b" (simulated)\n")
+            real.chmod(0o755)
+    current = root / f"{K3S_DATA}/current".lstrip("/")
+    current.unlink()
+    current.symlink_to(K3S_NEW)
+    write_node_file(sim, *RUNTIME_CONFIG["k3s"])
+
+
+def _k3s_paths(f: Field) -> None:
+    """field-06: the test pipeline's Multus ran on k3s (its search path names k3s's bin dir), so
+    its dirs and kubeconfig were k3s's; the report does not quote them."""
+    _k3s_hostpaths(f)
+    _set_arg(f, "--multus-kubeconfig-file-host", K3S_KUBECONFIG)
+
+
+def _nad(namespace: str, name: str, config: Obj) -> Obj:
+    return {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"config": json.dumps(config)},
+    }
+
+
+# The Longhorn storage-network test's NAD: flannel with an ipvlan delegate (flannel runs it from the
+# same search path, hence Multus's "failed to delegate add").
+IPVLAN_NAD = {
+    "cniVersion": "0.3.1",
+    "type": "flannel",
+    "subnetFile": "/run/flannel/multus-subnet-192.168.0.0.env",
+    "dataDir": "/var/lib/cni/multus-subnet-192.168.0.0",
+    "delegate": {"type": "ipvlan", "master": "eth1", "mode": "l3", "capabilities": {"ips": True}},
+}
+MACVLAN_NAD = {
+    "cniVersion": "0.3.0",
+    "type": "macvlan",
+    "master": "eth0",
+    "mode": "bridge",
+    "ipam": {
+        "type": "host-local",
+        "subnet": "192.168.1.0/24",
+        "rangeStart": "192.168.1.200",
+        "rangeEnd": "192.168.1.216",
+    },
+}
+
+
+def _ipvlan_nad(f: Field) -> None:
+    _k3s_paths(f)
+    f.objects.append(_nad("kube-system", "demo-192-168-0-0", IPVLAN_NAD))
+
+
+def _only_calico_binaries(f: Field) -> None:
+    """field-07: Calico installed only its own binaries (and the few it uses) into /opt/cni/bin."""
+    f.files = {p: c for p, c in f.files.items() if not p.startswith("/opt/cni/bin/")}
+    for name in ("calico", "calico-ipam", "portmap", "bandwidth", "host-local", "loopback"):
+        f.files[f"/opt/cni/bin/{name}"] = None
+    f.files["/etc/cni/net.d/calico-kubeconfig"] = (
+        "# Kubeconfig file for Calico CNI plugin.\napiVersion: v1\nkind: Config\n"
+    )
+    f.objects.append(_nad("default", "macvlan-conf", MACVLAN_NAD))
+
+
+def _canal_down(f: Field) -> None:
+    """field-09: RKE2's canal DaemonSet, whose calico-node cannot start on RHEL 10 (missing kernel
+    modules), so no 10-canal.conflist is ever written. The simulator does not model kernel modules:
+    any command that exits non-zero at once crash-loops the pod the same way."""
+    conf = sc.DISTROS["rke2"]["conf"]
+    f.files.pop(f"{conf}/10-flannel.conflist")
+    labels = {"k8s-app": "canal"}
+    calico = {
+        "name": "calico-node",
+        "image": "rancher/hardened-calico:v3.29.2-build20250306",
+        "command": ["cp", "/lib/modules/ip_set.ko", "/"],  # a stand-in that fails: no such file
+    }
+    flannel = {"name": "kube-flannel", "image": "rancher/hardened-flannel:v0.26.5-build20250306"}
+    f.objects.append(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "rke2-canal", "namespace": "kube-system"},
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": {"containers": [calico, flannel]}},
+            },
+        }
+    )
+
+
+def _cilium_exclusive(f: Field) -> None:
+    """field-11: Cilium 1.11.6 with its chart default cni.exclusive=true (its agent installed cilium-cni)."""
+    f.files["/opt/cni/bin/cilium-cni"] = None
+    labels = {"k8s-app": "cilium"}
+    agent = {"name": "cilium-agent", "image": "quay.io/cilium/cilium:v1.11.6"}
+    f.objects.append(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": {"name": "cilium", "namespace": "kube-system"},
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": {"containers": [agent]}},
+            },
+        }
+    )
+    f.objects.append(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "cilium-config", "namespace": "kube-system"},
+            "data": {"cni-exclusive": "true"},
+        }
+    )
+
+
+def _cilium_agent_restarted(sim: Cluster, f: Field) -> None:
+    """field-11: the agent restarts and renames every other config in the conf dir to *.cilium_bak."""
+    conf = sim.node_root(NODE) / "etc/cni/net.d/00-multus.conf"
+    conf.rename(conf.with_name("00-multus.conf.cilium_bak"))
+
+
+def _oom_killed(sim: Cluster, f: Field) -> None:
+    """field-12: the kernel kills multus-daemon (SIGKILL, exit 137, OOMKilled)."""
+    sim.kubelet.oom_kill(NODE, "kube-multus")
+
+
+def _rke2_cni_plugins(f: Field) -> None:
+    """field-17: RKE2's built-in Multus adds the unprivileged `cni-plugins` init container, which
+    installs the reference plugins (macvlan, ...); the node has only RKE2's own binaries."""
+    f.pod_spec["initContainers"].append(
+        {
+            "name": "cni-plugins",
+            "image": "rancher/hardened-cni-plugins:v1.9.1-build20260819",
+            "env": [{"name": "SKIP_CNI_BINARIES", "value": "flannel"}],
+            "volumeMounts": [{"name": "cnibin", "mountPath": "/host/opt/cni/bin"}],
+        }
+    )
+    f.files = {p: c for p, c in f.files.items() if os.path.basename(p) != "macvlan"}
+
+
+def _selinux(sim: Cluster) -> None:
+    sim.faults.selinux_enforcing = {NODE}
+
+
 CASES: dict[str, Setup] = {
     # "1.28.x" before the stable data/cni dir: the reporter's node has data/current/bin (host_files)
     "field-01": Setup(THIN, "k3s", kubelet="v1.28.8+k3s1", k3s_old_bin=True),
@@ -341,7 +547,18 @@ CASES: dict[str, Setup] = {
     ),
     "field-03": Setup(THIN, "k3s", extra=_conf_from_configmap),
     "field-04": Setup(THIN, "gke", primary=("10-containerd-net.conflist", GKE_NET), extra=_gke_binaries),
+    # the report shortens k3s's data/<hash> to <hash>
+    "field-05": Setup(
+        THIN,
+        "k3s",
+        extra=_k3s_release_dir,
+        after=_k3s_upgraded,
+        alias=("/var/lib/rancher/k3s/", f"{K3S_DATA}/"),
+    ),
+    "field-06": Setup(THIN, "k3s", extra=_ipvlan_nad),
+    "field-07": Setup(THICK, "kubeadm", primary=("10-calico.conflist", CALICO), extra=_only_calico_binaries),
     "field-08": Setup(THIN, "k3s", extra=_k3s_hostpaths),
+    "field-09": Setup(THIN, "rke2", extra=_canal_down),
     "field-10": Setup(
         THICK,
         "kubeadm",
@@ -349,6 +566,10 @@ CASES: dict[str, Setup] = {
         extra=_calico_kubeconfig,
         after=_empty_multus_conf,
     ),
+    "field-11": Setup(
+        THIN, "kubeadm", primary=("05-cilium.conflist", CILIUM), extra=_cilium_exclusive, after=_cilium_agent_restarted
+    ),
+    "field-12": Setup(THICK, "kubeadm", after=_oom_killed, daemon_config_quoted=True),
     "field-13": Setup(
         THICK,
         "crio",
@@ -360,5 +581,6 @@ CASES: dict[str, Setup] = {
     "field-14": Setup(THICK, "kubeadm"),
     "field-15": Setup(THICK, "kubeadm"),
     "field-16": Setup(f"{UPSTREAM}/multus-daemonset-thick.v4.0.2.yml", "kubeadm", extra=_thin_image_everywhere),
+    "field-17": Setup(THIN, "rke2", extra=_rke2_cni_plugins, faults=_selinux),
     "field-18": Setup(THIN, "kind", primary=("10-ovn-kubernetes.conf", OVN), extra=_ovn_binary),
 }

@@ -2,7 +2,8 @@
 the simulated Multus runs on the case's node as the real one would, then `kubectl multus
 diagnose -o json` must reach the case's `expected_diagnosis` and `kubectl multus fix --dry-run
 -o json` must plan every checkable `expected_fix` value (fixtures README). Some cases are also
-fixed for real (`fix --yes`), after which the diagnosis is clean.
+fixed for real (`fix --yes`), after which the diagnosis is clean; for cases 05-17 the same cluster
+without the reported fault is diagnosed clean too (`HEALTHY`, at the end).
 
 What each case's prose diagnosis means, as findings (code, field) on node-1 or cluster-wide;
 the replay tests (`tests/replay/test_field.py`) map the same prose onto the same codes:
@@ -13,17 +14,25 @@ the replay tests (`tests/replay/test_field.py`) map the same prose onto the same
 | 02 | cni/cnibin hostPaths and the 00-multus.conf kubeconfig use vanilla paths on k3s | M107 volume cni, M108 volume cnibin, M105 arg --multus-kubeconfig-file-host |
 | 03 | 00-multus.conf written to a dir the runtime does not use | M107 volume cni, M108 volume cnibin, M205 the stray host /etc/cni/net.d/00-multus.conf |
 | 04 | multus binary not in the runtime's CNI bin dir (GKE) | M108 volume cnibin -> /home/kubernetes/bin; nothing on volume cni |
+| 05 | cnibin hostPath is a versioned/symlinked k3s dir the runtime has left | M113 volume cnibin -> /var/lib/rancher/k3s/data/cni |
+| 06 | NAD references a plugin type with no binary in any runtime bin dir | M401 plugin ipvlan of the NAD -> manual install of /var/lib/rancher/k3s/data/cni/ipvlan |
+| 07 | delegate plugin binary (macvlan) missing from host CNI bin dir | M401 plugin macvlan of the NAD -> manual install of /opt/cni/bin/macvlan |
 | 08 | container arg is not a flag the entrypoint accepts | M115 arg --cni-namespace-isolation (and only that arg) |
+| 09 | autoconfig dir has no primary config because the primary CNI pods fail | M110 arg --multus-autoconfig-dir, M208 DaemonSet rke2-canal not ready (Multus the victim) |
 | 10 | 00-multus.conf empty while a valid primary conflist exists | M206 node file /etc/cni/net.d/00-multus.conf |
+| 11 | 00-multus.conf gone, .cilium_bak there; Cilium cni-exclusive=true | M207 node file 00-multus.conf (restore), M214 cilium-config cni-exclusive (manual) |
+| 12 | daemon OOM-killed / evicted; socket absent; pod QoS Burstable | M302 (OOMKilled), M303 Burstable -> init container limits; M304 not reproduced (see its test) |
 | 13 | kube-multus OOMKilled at its 50Mi limit | M302 resources.limits.memory, current 50Mi |
 | 14 | thick cniConfigDir unset: its default is under no cni mount | M101 daemon-config cniConfigDir, M203 no 00-multus.conf on the host |
 | 15 | multus-daemon given v3.9 flags; settings belong in daemon-config.json | M115 on each of the five args |
 | 16 | thin image in a thick layout | M117 image -> v4.0.2-thick |
+| 17 | plugin installer init container skipped a non-writeable bin dir (SELinux) | M305 container cni-plugins securityContext.privileged -> true |
 | 18 | --cni-version differs from the primary's cniVersion | M116 arg --cni-version, current 0.3.1 |
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,8 +67,24 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     },
     "field-03": {("M107", "volume cni hostPath"), ("M108", "volume cnibin hostPath"), ("M205", "volume cni")},
     "field-04": {("M108", "volume cnibin hostPath")},
+    "field-05": {("M113", "volume cnibin hostPath")},
+    "field-06": {("M401", "plugin ipvlan")},
+    "field-07": {("M401", "plugin macvlan")},
     "field-08": {("M115", "container kube-multus arg --cni-namespace-isolation"), ("M201", "")},
+    # the thin entrypoint exits 0 after "cannot find valid master CNI config" and restarts (M201)
+    "field-09": {
+        ("M110", "container kube-multus arg --multus-autoconfig-dir"),
+        ("M208", "status.numberReady"),
+        ("M201", ""),
+    },
     "field-10": {("M206", "00-multus.conf")},
+    "field-11": {("M207", "00-multus.conf"), ("M214", "cni-exclusive")},
+    # killed and in back-off (M201); the kill is OOMKilled at the container's limit as the kubelet reports it
+    "field-12": {
+        ("M302", "container kube-multus resources.limits.memory"),
+        ("M303", "resources"),
+        ("M201", ""),
+    },
     # the upstream init container has no limits: Burstable, and once OOM-killed that matters (M303)
     "field-13": {("M302", "container kube-multus resources.limits.memory"), ("M303", "resources"), ("M201", "")},
     "field-14": {("M101", "daemon-config cniConfigDir"), ("M203", "00-multus.conf")},
@@ -78,6 +103,7 @@ EXPECTED: dict[str, set[tuple[str, str]]] = {
     },
     # the runtime's StartError (no cp in the distroless thin image) is M307's evidence; M117 says why
     "field-16": {("M117", "image"), ("M307", "container install-multus-binary command"), ("M201", "")},
+    "field-17": {("M305", "container cni-plugins securityContext.privileged")},
     "field-18": {("M116", "container kube-multus arg --cni-version"), ("M201", "")},
 }
 
@@ -93,7 +119,7 @@ def running(shared: Path, case: str, tmp_path: Path) -> Iterator[tuple[Cluster, 
     sim, f = fieldcases.build(shared, case, tmp_path / "sim")
     with sim:
         fieldcases.settle(sim, f)
-        for path in f.case["host_files"] or []:  # what the report says the node has
+        for path in map(f.setup.on_node, f.case["host_files"] or []):  # what the report says the node has
             assert node_file(sim, path).exists(), path
         yield sim, f
 
@@ -266,6 +292,68 @@ def test_field_04_gke_bin_dir(shared: Path, tmp_path: Path) -> None:
         assert_expected_fix(sim, case, plan)
 
 
+def test_field_05_k3s_bin_dir_pinned_to_a_release_left_behind_by_an_upgrade(shared: Path, tmp_path: Path) -> None:
+    """Multus started while data/current pointed at 3ccf8a82 and installed its binary there; k3s was
+    then upgraded (current -> 433356f, the stable data/cni, the runtime's bin_dir moved). The report's
+    evidence is the kubelet's 'failed to find plugin "multus"' for workload pods, which the Multus
+    pod never prints; what the node shows instead: multus only in the old release dir."""
+    with running(shared, "field-05", tmp_path) as (sim, case):
+        data = "/var/lib/rancher/k3s/data"
+        assert main_status(sim)["ready"] is True  # it runs on, on the dir it resolved when it started
+        assert node_file(sim, f"{data}/3ccf8a82/bin/multus").is_file()
+        assert not node_file(sim, f"{data}/current/bin/multus").exists()
+        assert not node_file(sim, f"{data}/cni/multus").exists()
+        status, findings = diagnose(sim, case)
+        assert status == 1
+        by_field = assert_diagnosis("field-05", findings)
+        pinned = by_field["volume cnibin hostPath"]
+        assert pinned["current"] == f"{data}/current/bin" and "belongs to one release" in pinned["message"]
+        plan = dry_run(sim)
+        assert planned(plan) == {"ds.volume.cnibin.hostPath": f"{data}/cni"}
+        assert_expected_fix(sim, case, plan)
+
+
+def test_field_06_nad_plugin_with_no_binary_where_k3s_searches(shared: Path, tmp_path: Path) -> None:
+    """The NAD's flannel delegates to ipvlan, which neither /opt/cni/bin (Multus's binDir) nor
+    k3s's data/cni holds. The runtime error is a workload pod's and not simulated; the NAD and the
+    node's bin dirs show it. Installing a binary is a manual step naming the exact host path."""
+    with running(shared, "field-06", tmp_path) as (sim, case):
+        assert main_status(sim)["ready"] is True
+        status, findings = diagnose(sim, case)
+        assert status == 1
+        by_field = assert_diagnosis("field-06", findings)
+        missing = by_field["plugin ipvlan"]
+        want = case.case["expected_fix"]["host.install"]
+        assert missing["expected"] == want
+        assert missing["object"] == "NetworkAttachmentDefinition kube-system/demo-192-168-0-0"
+        assert "[/opt/cni/bin /var/lib/rancher/k3s/data/cni]" in missing["message"]  # the reported search path
+        plan = dry_run(sim)
+        assert plan["targets"] == []
+        assert any(m.startswith("M401") and f"install ipvlan as {want} " in m for m in plan["manual"]), plan
+        assert_expected_fix(sim, case, plan)
+
+
+def test_field_07_thick_delegate_binary_missing_from_opt_cni_bin(shared: Path, tmp_path: Path) -> None:
+    """Calico put only its own binaries in /opt/cni/bin; the macvlan NAD's plugin is not there.
+    The shim's CmdAdd error is a workload pod's and not simulated; the NAD and the bin dir show it."""
+    with running(shared, "field-07", tmp_path) as (sim, case):
+        assert main_status(sim)["ready"] is True
+        assert not node_file(sim, "/opt/cni/bin/macvlan").exists()
+        status, findings = diagnose(sim, case)
+        assert status == 1
+        by_field = assert_diagnosis("field-07", findings)
+        missing = by_field["plugin macvlan"]
+        want = case.case["expected_fix"]["host.install"]
+        assert (missing["expected"], missing["nodes"]) == (want, [NODE])
+        assert missing["object"] == "NetworkAttachmentDefinition default/macvlan-conf"
+        plan = dry_run(sim)
+        assert plan["targets"] == []
+        (manual,) = [m for m in plan["manual"] if m.startswith("M401")]
+        assert f"install macvlan as {want} " in manual and "containernetworking/plugins" in manual
+        assert f"(nodes {NODE})" in manual
+        assert_expected_fix(sim, case, plan)
+
+
 def test_field_08_flag_the_thin_entrypoint_does_not_define(shared: Path, tmp_path: Path) -> None:
     """The chart's hostPaths were k3s's (the kubeconfig flag names the k3s dir); only the
     rendered --cni-namespace-isolation is wrong, and the entrypoint exits at flag parsing."""
@@ -281,6 +369,26 @@ def test_field_08_flag_the_thin_entrypoint_does_not_define(shared: Path, tmp_pat
         assert_expected_fix(sim, case, plan)
         after = plan["targets"][0]["after"]
         assert "--namespace-isolation=true" in after and "--cni-namespace-isolation" not in after
+
+
+def test_field_09_primary_cni_down_makes_multus_the_victim(shared: Path, tmp_path: Path) -> None:
+    """RKE2's canal never starts (here its calico-node command fails), so no 10-canal.conflist is
+    written and the thin entrypoint exits 0 with the reporter's lines, over and over. Multus's
+    paths are right: the diagnosis names canal's DaemonSet and plans no change to Multus."""
+    with running(shared, "field-09", tmp_path) as (sim, case):
+        assert main_status(sim)["lastState"]["terminated"]["exitCode"] == 0
+        assert previous_log(sim).splitlines()[-len(case.case["log_lines"]) :] == case.case["log_lines"]
+        status, findings = diagnose(sim, case)
+        assert status == 1
+        by_field = assert_diagnosis("field-09", findings)
+        down = by_field["status.numberReady"]
+        assert down["object"] == "DaemonSet kube-system/rke2-canal" and "victim" in down["message"]
+        assert "0 of 1 pods ready" in " ".join(down["evidence"])
+        assert by_field["container kube-multus arg --multus-autoconfig-dir"]["current"] == "/host/etc/cni/net.d"
+        plan = dry_run(sim)
+        assert plan["targets"] == []  # nothing in Multus to change
+        assert any(m.startswith("M208") and "fix the primary CNI first" in m for m in plan["manual"])
+        assert_expected_fix(sim, case, plan)  # its expected_fix is prose about the primary CNI
 
 
 def test_field_10_empty_00_multus_conf_left_after_a_reboot(shared: Path, tmp_path: Path) -> None:
@@ -307,6 +415,76 @@ def test_field_10_empty_00_multus_conf_left_after_a_reboot(shared: Path, tmp_pat
         fix_for_real(sim)
         written = json.loads(node_file(sim, path).read_text())
         assert written["clusterNetwork"] == "/host/etc/cni/net.d/10-calico.conflist"
+        status, findings = diagnose(sim, case)
+        assert status == 0 and not problems(findings), findings
+
+
+def test_field_11_cilium_renamed_00_multus_conf_away(shared: Path, tmp_path: Path) -> None:
+    """Multus wrote 00-multus.conf; Cilium's agent restarted and renamed it to .cilium_bak, so the
+    runtime calls 05-cilium.conflist directly: Multus runs, logs nothing wrong, and is never called.
+    Fixed for real: the file is put back and Multus restarted. cni-exclusive is Cilium's setting, so
+    the plan gives it as a manual step; M214 is raised only while a config is renamed away, so the
+    follow-up diagnosis is clean although cni-exclusive is still true."""
+    with running(shared, "field-11", tmp_path) as (sim, case):
+        assert main_status(sim)["ready"] is True
+        conf = "/etc/cni/net.d/00-multus.conf"
+        renamed = node_file(sim, f"{conf}.cilium_bak").read_text()
+        assert not node_file(sim, conf).exists()
+        status, findings = diagnose(sim, case)
+        assert status == 1
+        by_field = assert_diagnosis("field-11", findings)
+        assert (by_field["00-multus.conf"]["current"], by_field["00-multus.conf"]["expected"]) == (
+            f"{conf}.cilium_bak",
+            conf,
+        )
+        claim = by_field["cni-exclusive"]
+        assert (claim["object"], claim["current"], claim["expected"]) == (
+            "ConfigMap kube-system/cilium-config",
+            "true",
+            "false",
+        )
+        plan = dry_run(sim)
+        assert f"host.{conf}" in case.case["expected_fix"]  # "restore (or restart the Multus pod)"
+        (restore,) = plan["targets"]
+        assert restore["target"] == {"kind": "NodeFile", "node": NODE, "path": conf}
+        assert restore["after"] == renamed and restore["restart"] == f"restart the Multus pod on node {NODE}"
+        assert any(m.startswith("M214") and "--set cni.exclusive=false" in m for m in plan["manual"])
+
+        fix_for_real(sim)
+        assert json.loads(node_file(sim, conf).read_text())["delegates"][0]["name"] == "cilium"
+        assert main_status(sim)["ready"] is True
+        status, findings = diagnose(sim, case)
+        assert status == 0 and not problems(findings), findings
+
+
+def test_field_12_oom_killed_burstable_thick_daemon(shared: Path, tmp_path: Path) -> None:
+    """The kernel kills multus-daemon; the pod is Burstable (the upstream init container has
+    requests only). The report's socket error is the shim's for workload pods; the simulated kill
+    is a SIGKILL, which leaves the socket file behind, and the simulator does not evict, so M304
+    (socket absent) is not reproduced here: the replay test covers the evicted pod with no socket,
+    and `test_live` a socket gone under a running daemon.
+    Fixed for real once the daemon is back: the init container gets limits equal to its
+    requests, the pod is Guaranteed, and the diagnosis is clean."""
+    with running(shared, "field-12", tmp_path) as (sim, case):
+        assert main_status(sim)["lastState"]["terminated"]["reason"] == "OOMKilled"
+        assert multus_pod(sim)["status"]["qosClass"] == "Burstable"
+        assert node_file(sim, "/run/multus/multus.sock").exists()  # SIGKILL: the stale socket stays
+        status, findings = diagnose(sim, case)
+        assert status == 1
+        by_field = assert_diagnosis("field-12", findings)
+        assert by_field["resources"]["current"] == "Burstable" and by_field["resources"]["expected"] == "Guaranteed"
+        plan = dry_run(sim)
+        want = case.case["expected_fix"]["ds.initContainer.install-multus-binary.resources.limits"]
+        assert planned(plan) == {
+            f"ds.initContainer.install-multus-binary.resources.limits.{k}": v for k, v in want.items()
+        }
+        assert_expected_fix(sim, case, plan)
+
+        sim.advance(11)  # the back-off is over: the daemon runs again
+        fix_for_real(sim)
+        assert multus_pod(sim)["status"]["qosClass"] == "Guaranteed"
+        assert main_status(sim)["ready"] is True
+        assert node_file(sim, "/run/multus/multus.sock").exists()
         status, findings = diagnose(sim, case)
         assert status == 0 and not problems(findings), findings
 
@@ -389,6 +567,31 @@ def test_field_16_thin_image_in_the_v4_0_2_thick_manifest(shared: Path, tmp_path
         }
 
 
+def test_field_17_unprivileged_plugin_installer_on_selinux_nodes(shared: Path, tmp_path: Path) -> None:
+    """RKE2's cni-plugins init container is not privileged; on the SELinux-enforcing node it may
+    not write the host's /opt/cni/bin, logs the reporter's line and exits 0: Multus runs, macvlan is
+    never installed. Fixed for real: privileged, it installs the plugins and the diagnosis is clean."""
+    with running(shared, "field-17", tmp_path) as (sim, case):
+        assert main_status(sim)["ready"] is True
+        assert not node_file(sim, "/opt/cni/bin/macvlan").exists()
+        log = sim.kubelet.logs(multus_pod(sim), {"container": ["cni-plugins"]})
+        assert log.splitlines() == case.case["log_lines"]
+        status, findings = diagnose(sim, case)
+        assert status == 1
+        by_field = assert_diagnosis("field-17", findings)
+        skipped = by_field["container cni-plugins securityContext.privileged"]
+        assert case.case["log_lines"][0] in " ".join(skipped["evidence"])
+        plan = dry_run(sim)
+        assert planned(plan) == {"ds.initContainer.cni-plugins.securityContext.privileged": "true"}
+        assert case.case["expected_fix"] == {"ds.initContainer.cni-plugins.securityContext.privileged": True}
+
+        fix_for_real(sim)
+        assert node_file(sim, "/opt/cni/bin/macvlan").is_file()
+        assert main_status(sim)["ready"] is True
+        status, findings = diagnose(sim, case)
+        assert status == 0 and not problems(findings), findings
+
+
 def test_field_18_cni_version_other_than_the_primarys(shared: Path, tmp_path: Path) -> None:
     """OVN-Kubernetes writes cniVersion 0.4.0; --cni-version=0.3.1 makes the thin entrypoint
     refuse to write 00-multus.conf. Fixed for real: without the flag it adopts 0.4.0."""
@@ -404,4 +607,49 @@ def test_field_18_cni_version_other_than_the_primarys(shared: Path, tmp_path: Pa
         fix_for_real(sim)
         assert json.loads(node_file(sim, "/etc/cni/net.d/00-multus.conf").read_text())["cniVersion"] == "0.4.0"
         status, findings = diagnose(sim, case)
+        assert status == 0 and not problems(findings), findings
+
+
+# --- the same cases without their fault --------------------------------------------------------
+def _installed(hook: fieldcases.Hook, path: str) -> fieldcases.Hook:
+    def extra(f: Field) -> None:
+        hook(f)
+        f.files[path] = None
+
+    return extra
+
+
+def _canal_up(f: Field) -> None:
+    fieldcases._canal_down(f)
+    canal = next(o for o in f.objects if o["metadata"]["name"] == "rke2-canal")
+    del canal["spec"]["template"]["spec"]["containers"][0]["command"]  # calico-node runs
+    f.files["/etc/cni/net.d/10-canal.conflist"] = json.dumps(fieldcases.CALICO, indent=2)
+    for name in ("calico", "calico-ipam"):  # what its install-cni puts beside RKE2's plugins
+        f.files[f"/opt/cni/bin/{name}"] = None
+
+
+HEALTHY: dict[str, dict[str, Any]] = {
+    "field-05": {"after": None},  # not upgraded: data/current is still the runtime's bin dir
+    "field-06": {"extra": _installed(fieldcases._ipvlan_nad, "/var/lib/rancher/k3s/data/cni/ipvlan")},
+    "field-07": {"extra": _installed(fieldcases._only_calico_binaries, "/opt/cni/bin/macvlan")},
+    "field-09": {"extra": _canal_up},
+    "field-11": {"after": None},  # Cilium's agent has not restarted since Multus wrote its config
+    "field-12": {"after": None},  # not killed
+    "field-17": {"faults": None},  # SELinux not enforcing
+}
+
+
+@pytest.mark.parametrize("case", sorted(HEALTHY))
+def test_field_case_without_its_fault_raises_none_of_its_problems(
+    shared: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, case: str
+) -> None:
+    """The negative side of each case above: the same cluster without the fault the report
+    describes (no upgrade, the binary installed, the primary CNI up, no rename, no kill, no
+    SELinux) gives a clean diagnosis, so the findings above come from the fault alone."""
+    monkeypatch.setitem(fieldcases.CASES, case, dataclasses.replace(fieldcases.CASES[case], **HEALTHY[case]))
+    sim, f = fieldcases.build(shared, case, tmp_path / "sim")
+    with sim:
+        fieldcases.settle(sim, f)
+        assert main_status(sim)["ready"] is True
+        status, findings = diagnose(sim, f)
         assert status == 0 and not problems(findings), findings
