@@ -178,16 +178,17 @@ def _multus_conf(
         if (n.startswith("00-multus.conf") and n.endswith((".conf", ".conflist", ".json"))) or n == copied
     ]
     out: list[Finding] = []
+    exclusive = cilium_exclusive(snapshot, cilium) if cilium is not None else None
+    renamed = renamed_away(ctx, exclusive) if not names else []
+    out.extend(renamed)
+    if cilium is not None and exclusive is not None:
+        # also while 00-multus.conf is still there: the agent's next restart renames it
+        by_cilium = any(f.current and f.current.endswith(".cilium_bak") for f in renamed)
+        claim = cilium_exclusive_finding(
+            cilium.namespace, meta(cilium.ds, "name"), exclusive[0], exclusive[1], by_cilium
+        )
+        out.extend([claim] if claim else [])
     if not names:
-        exclusive = cilium_exclusive(snapshot, cilium) if cilium is not None else None
-        renamed = renamed_away(ctx, exclusive)
-        out.extend(renamed)
-        if cilium is not None and exclusive is not None:
-            by_cilium = any(f.current and f.current.endswith(".cilium_bak") for f in renamed)
-            claim = cilium_exclusive_finding(
-                cilium.namespace, meta(cilium.ds, "name"), exclusive[0], exclusive[1], by_cilium
-            )
-            out.extend([claim] if claim else [])
         if auto and pod_ok and not renamed:
             out.append(
                 Finding(

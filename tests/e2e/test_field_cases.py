@@ -423,8 +423,8 @@ def test_field_11_cilium_renamed_00_multus_conf_away(shared: Path, tmp_path: Pat
     """Multus wrote 00-multus.conf; Cilium's agent restarted and renamed it to .cilium_bak, so the
     runtime calls 05-cilium.conflist directly: Multus runs, logs nothing wrong, and is never called.
     Fixed for real: the file is put back and Multus restarted. cni-exclusive is Cilium's setting, so
-    the plan gives it as a manual step; M214 is raised only while a config is renamed away, so the
-    follow-up diagnosis is clean although cni-exclusive is still true."""
+    the plan gives it as a manual step, and M214 stays after the fix: the agent's next restart would
+    rename the file again."""
     with running(shared, "field-11", tmp_path) as (sim, case):
         assert main_status(sim)["ready"] is True
         conf = "/etc/cni/net.d/00-multus.conf"
@@ -454,7 +454,7 @@ def test_field_11_cilium_renamed_00_multus_conf_away(shared: Path, tmp_path: Pat
         assert json.loads(node_file(sim, conf).read_text())["delegates"][0]["name"] == "cilium"
         assert main_status(sim)["ready"] is True
         status, findings = diagnose(sim, case)
-        assert status == 0 and not problems(findings), findings
+        assert status == 1 and problems(findings) == {("M214", "cni-exclusive")}, findings
 
 
 def test_field_12_oom_killed_burstable_thick_daemon(shared: Path, tmp_path: Path) -> None:
@@ -628,12 +628,17 @@ def _canal_up(f: Field) -> None:
         f.files[f"/opt/cni/bin/{name}"] = None
 
 
+def _cilium_not_exclusive(f: fieldcases.Field) -> None:
+    fieldcases._cilium_exclusive(f)
+    next(o for o in f.objects if o["metadata"]["name"] == "cilium-config")["data"]["cni-exclusive"] = "false"
+
+
 HEALTHY: dict[str, dict[str, Any]] = {
     "field-05": {"after": None},  # not upgraded: data/current is still the runtime's bin dir
     "field-06": {"extra": _installed(fieldcases._ipvlan_nad, "/var/lib/rancher/k3s/data/cni/ipvlan")},
     "field-07": {"extra": _installed(fieldcases._only_calico_binaries, "/opt/cni/bin/macvlan")},
     "field-09": {"extra": _canal_up},
-    "field-11": {"after": None},  # Cilium's agent has not restarted since Multus wrote its config
+    "field-11": {"after": None, "extra": _cilium_not_exclusive},  # cni.exclusive=false: the file stays
     "field-12": {"after": None},  # not killed
     "field-17": {"faults": None},  # SELinux not enforcing
 }

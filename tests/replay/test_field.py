@@ -379,6 +379,8 @@ def test_field_11_cilium_renamed_00_multus_conf_away(shared):
 
     after = diagnose(applied(snap, plan))
     assert not [x for x in after.findings if x.code == "M207"]
+    # ...but the next agent restart renames it again: M214 stays until cni-exclusive is false
+    assert [x.current for x in after.findings if x.code == "M214"] == ["true"]
 
 
 def test_field_11_variants_cilium_setting_unknown_or_off(shared):
