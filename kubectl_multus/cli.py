@@ -429,7 +429,13 @@ def fix(
     helper_namespace: HelperNamespace = None,
     helpers: Helpers = None,
     debug: Debug = False,
-    all_nodes: Annotated[bool, typer.Option("--all-nodes", help="Fix node files on every node.")] = False,
+    all_nodes: Annotated[
+        bool,
+        typer.Option(
+            "--all-nodes",
+            help="Every node's files and the cluster-wide changes: what fix does without --node, spelled out for scripts.",
+        ),
+    ] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan as diffs; change nothing.")] = False,
     yes: Yes = False,
     timeout: Timeout = "3m",
@@ -507,9 +513,17 @@ def rollback(
     debug: Debug = False,
     list_: Annotated[bool, typer.Option("--list", help="List the backups of this cluster.")] = False,
     yes: Yes = False,
-    timeout: Timeout = "3m",
+    timeout: Annotated[
+        str,
+        typer.Option(
+            "--timeout", metavar="DURATION", help="How long to wait for the restarted Multus pods to be recreated."
+        ),
+    ] = "3m",
 ) -> None:
-    """Put back what the latest fix replaced (on --node, if given), restart Multus, wait for Ready.
+    """Put back what the latest fix replaced (on --node, if given) and restart Multus.
+
+    It reports the pods' state without waiting for Ready: what it restores may be what did not
+    work. What it replaces is kept as a backup too, so a second rollback puts the fix back.
 
     Example: kubectl multus rollback --node k3s-2
     """
@@ -524,6 +538,9 @@ def rollback(
             raise Refused("rollback works on a cluster, not on a dump")
         cluster = statedir.cluster_key(conn.context, conn.server)
         backups = [b for b in statedir.listing(cluster) if node is None or b.target.node == node]
+        if list_ and not backups:
+            typer.echo(f"no backups of {cluster}{' for node ' + node if node else ''} in {statedir.root()}")
+            raise typer.Exit(int(ExitStatus.OK))
         if list_:
             typer.echo(f"backups of {cluster}, newest first (rollback restores the first):")
             for b in backups:
@@ -545,7 +562,6 @@ def rollback(
                 fixer.restore(latest, report)
             finally:
                 fixer.close()
-        _say(f"restored {latest.target} as it was at {latest.created}")
     except MultusError as exc:
         _fail(exc)
     raise typer.Exit(int(ExitStatus.OK))

@@ -332,5 +332,5 @@ def checks_markdown() -> str:
         codes = [c for c in CATALOGUE.values() if c.code.startswith(prefix)]
         if codes:
             lines += ["", f"**{area}**", ""]
-            lines += [f"- `{c.code}` {c.title}: {c.checks}." for c in codes]
+            lines += [f"- `{c.code}` **{c.title}** ({c.severity}). Checks: {c.checks}." for c in codes]
     return "\n".join(lines[1:]) + "\n"

@@ -494,6 +494,7 @@ class Fixer:
                 ops = patchops.daemonset_patch(live, restored)
                 if ops:
                     apps.patch_namespaced_daemon_set(t.name, t.namespace, ops, **self._kw())
+        self.say(f"restored {t} as it was at {backup.created}")
         self._restart(plan, report, before, ready=False)  # what was restored may well be what did not work
 
     def rollback_all(self, plan: FixPlan, report: Report, *, wait: bool = True) -> None:

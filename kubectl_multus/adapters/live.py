@@ -113,6 +113,9 @@ def api_errors(conn: Connection, what: str) -> Iterator[None]:
         ) from exc
     except MaxRetryError as exc:
         reason = str(exc.reason or "error").split("new connection: ")[-1]
+        unresolved = re.search(r"Failed to resolve '([^']+)'", reason)  # urllib3 2's NameResolutionError
+        if unresolved:
+            reason = f"the host name {unresolved.group(1)} cannot be resolved"
         reason = re.sub(r"^\[Errno -?\d+\] ", "", reason).rstrip("')\"")
         if isinstance(exc.reason, ReadTimeoutError):
             raise ClusterError(

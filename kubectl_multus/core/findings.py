@@ -95,14 +95,14 @@ CATALOGUE: dict[str, Code] = {
             "M001",
             Severity.WARNING,
             "several Multus installs",
-            "more than one DaemonSet runs Multus",
+            "exactly one DaemonSet runs Multus",
             "remove all but one; two Multus installs fight over 00-multus.conf",
         ),
         Code(
             "M002",
             Severity.WARNING,
             "thin and thick mixed",
-            "the command, image, args and daemon config disagree on thin or thick mode",
+            "the command, image, args and daemon config agree on thin or thick mode",
             "use the manifest of one mode: thin runs /thin_entrypoint, thick runs multus-daemon",
         ),
         Code(
@@ -116,43 +116,43 @@ CATALOGUE: dict[str, Code] = {
             "M101",
             Severity.ERROR,
             "container path under no mount",
-            "a setting read inside the container names a path that no volume mount provides",
+            "every setting read inside the container names a path that a volume mount provides",
             "point it at the mountPath of the volume that holds the host directory",
         ),
         Code(
             "M102",
             Severity.ERROR,
             "host path where a container path belongs",
-            "a setting read inside the container holds a host path",
+            "no setting read inside the container holds a host path",
             "use the container path: the volume's mountPath, not its hostPath",
         ),
         Code(
             "M103",
             Severity.ERROR,
             "prefix applied twice",
-            "a configured path repeats a run of segments (a pod or distribution prefix applied twice)",
+            "no configured path repeats a run of segments (a pod or distribution prefix applied twice)",
             "use the path with the prefix once, in the world the setting lives in",
         ),
         Code(
             "M104",
             Severity.ERROR,
             "container path where a host path belongs",
-            "a setting written into host files holds a path as the container sees it",
+            "no setting written into host files holds a path as the container sees it",
             "use the host path: the volume's hostPath, not its mountPath",
         ),
         Code(
             "M105",
             Severity.ERROR,
             "host setting does not match where the file is",
-            "a host path written into 00-multus.conf names a place other than where Multus puts the file",
+            "each host path written into 00-multus.conf names where Multus really puts the file",
             "set it to the host path of the file Multus writes",
         ),
         Code(
             "M106",
             Severity.ERROR,
             "thick binDir differs between pod and host",
-            "with chrootDir set, binDir must be mounted at the same path it has on the host, "
-            "and be the runtime's CNI bin dir",
+            "with chrootDir set, binDir is mounted at the same path it has on the host, "
+            "and is the runtime's CNI bin dir",
             "mount the CNI bin dir at its host path and set binDir to it",
         ),
         Code(
@@ -201,7 +201,7 @@ CATALOGUE: dict[str, Code] = {
             "M113",
             Severity.WARNING,
             "k3s bin dir pinned to one release",
-            "the CNI bin hostPath goes through k3s's versioned data/<hash> or data/current dir",
+            "the CNI bin hostPath does not go through k3s's versioned data/<hash> or data/current dir",
             "use the stable /var/lib/rancher/k3s/data/cni (k3s releases from Oct 2024 on)",
         ),
         Code(
@@ -279,7 +279,7 @@ CATALOGUE: dict[str, Code] = {
             "M205",
             Severity.ERROR,
             "Multus config written where the runtime does not look",
-            "a 00-multus.conf(list) lies in a directory that is not the runtime's conf dir",
+            "no 00-multus.conf(list) lies in a mounted directory that is not the runtime's conf dir",
             "fix the conf dir setting; remove the stray file",
         ),
         Code(
@@ -310,7 +310,7 @@ CATALOGUE: dict[str, Code] = {
             "M209",
             Severity.WARNING,
             "primary CNI to check by hand",
-            "where no primary CNI config exists and no DaemonSet of a known primary CNI explains it",
+            "where no primary CNI config exists, a DaemonSet of a known primary CNI explains why (if none does, what to check by hand)",
             "check the primary CNI's pod on the node (kubectl get pods -A -o wide --field-selector spec.nodeName=NODE)",
         ),
         Code(
@@ -355,7 +355,7 @@ CATALOGUE: dict[str, Code] = {
             "M301",
             Severity.INFO,
             "resources and QoS",
-            "memory limit and QoS class of the Multus pod (Burstable pods are evicted first)",
+            "the Multus pod's memory limit and QoS class, for information (Burstable pods are evicted first)",
             "set requests equal to limits on every container for Guaranteed QoS",
         ),
         Code(
@@ -420,7 +420,7 @@ CATALOGUE: dict[str, Code] = {
             "M403",
             Severity.INFO,
             "NetworkAttachmentDefinition config in a node file",
-            "a NetworkAttachmentDefinition without spec.config (Multus reads the config from its confDir)",
+            "each NetworkAttachmentDefinition has a spec.config (without one Multus reads a file of its name from its confDir, checked by hand)",
             "check by hand that the file exists on every node",
         ),
         Code(

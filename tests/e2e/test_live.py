@@ -160,6 +160,17 @@ def test_unreachable_api_server(tmp_path: Path) -> None:
     one_line(cli("diagnose", KC, str(kc)), 3, f"cannot reach the API server at http://127.0.0.1:{port}")
 
 
+def test_api_server_name_that_does_not_resolve(tmp_path: Path) -> None:
+    """.invalid never resolves (RFC 2606): the message names the host, not urllib3's object."""
+    from simcluster.cluster import kubeconfig
+
+    kc = tmp_path / "kc"
+    kc.write_text(yaml.safe_dump(kubeconfig("http://no-such-host.invalid:6443")))
+    r = cli("diagnose", KC, str(kc), "--request-timeout", "5s")
+    one_line(r, 3, "the host name no-such-host.invalid cannot be resolved")
+    assert "object at 0x" not in r.stderr
+
+
 @pytest.mark.parametrize("example_sim", ["kubeadm-healthy"], indirect=True)
 def test_forbidden_list_is_one_line(example_sim: Cluster) -> None:
     example_sim.faults.deny.append(Deny("list", "daemonsets.apps"))
