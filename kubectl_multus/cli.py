@@ -406,7 +406,8 @@ def _plan_only(dry_run: bool, namespace: str | None, node: str | None, output: O
     snapshot = _snapshot()
     report = _report(snapshot, namespace, node)
     plan = build_plan(report, snapshot, node)
-    status = ExitStatus.PROBLEMS if plan.items or plan.conflicts else ExitStatus.OK
+    # held back (cluster-wide, under --node) still changes something: the node is not fine as it is
+    status = ExitStatus.PROBLEMS if plan.items or plan.conflicts or plan.held_back else ExitStatus.OK
     _owners(plan, report, snapshot)
     if output in (Output.json, Output.yaml):
         sys.stdout.write(render.dump(render.plan_data(plan, report, status), output.value))

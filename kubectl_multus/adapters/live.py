@@ -163,7 +163,9 @@ def read(
         if not installs:
             return partial
         if opts.node and not any(meta(n, "name") == opts.node for n in nodes):
-            raise InputError(f"node {opts.node} not found")
+            names = sorted(meta(n, "name") for n in nodes)
+            shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+            raise InputError(f"node {opts.node} not found; the cluster's nodes: {shown or 'none'}")
         configmaps: list[Obj] = []
         pods: list[Obj] = []
         for ns in sorted({i.namespace for i in installs}):

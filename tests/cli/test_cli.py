@@ -168,6 +168,7 @@ def test_multinode_diagnose_names_only_the_broken_node():
 def test_fix_for_one_node_holds_back_cluster_wide_changes():
     r = run("fix", "--dry-run", "--node", "k3s-server", "--from-dump", MOTIVATING)
     assert "held back (cluster-wide" in r.stdout and "ds.arg.--cni-conf-dir=/host/etc/cni/net.d" in r.stdout
+    assert r.exit_code == ExitStatus.PROBLEMS  # held back is still a change: the node is not fine as it is
 
 
 def test_fix_without_dry_run_on_a_dump_is_refused():

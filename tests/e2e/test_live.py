@@ -160,6 +160,12 @@ def test_unreachable_api_server(tmp_path: Path) -> None:
     one_line(cli("diagnose", KC, str(kc)), 3, f"cannot reach the API server at http://127.0.0.1:{port}")
 
 
+@pytest.mark.parametrize("example_sim", ["kubeadm-healthy"], indirect=True)
+def test_unknown_node_names_the_nodes_there_are(example_sim: Cluster) -> None:
+    r = cli("diagnose", KC, str(example_sim.kubeconfig), "--node", "nope")
+    one_line(r, 3, "node nope not found; the cluster's nodes: control-plane, worker-1, worker-2")
+
+
 def test_api_server_name_that_does_not_resolve(tmp_path: Path) -> None:
     """.invalid never resolves (RFC 2606): the message names the host, not urllib3's object."""
     from simcluster.cluster import kubeconfig
