@@ -385,7 +385,10 @@ def diagnose_node(
             if inst.mode == "thick"
             else daemon_config_target(inst, None, node_name)
         )
-        ctx = Context(inst, layout, dirs, files, node_name, target, by_name)
+        master = inst.flag("--multus-master-cni-file-name") if inst.mode == "thin" else None
+        if inst.mode == "thick" and dc is not None and dc.data is not None:
+            master = dc.data.get("multusMasterCNI") if isinstance(dc.data.get("multusMasterCNI"), str) else None
+        ctx = Context(inst, layout, dirs, files, node_name, target, by_name, master or None)
         setting_rows, setting_findings = check_settings(ctx)
         rows.extend(setting_rows)
         findings.extend(setting_findings)

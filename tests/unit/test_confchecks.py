@@ -142,6 +142,39 @@ def test_thin_config_still_delegating_to_the_old_primary_is_stale():
     assert stale[0].changes == () and any("M211" in m for m in build_plan(report, thin(files)).manual)
 
 
+def test_primary_named_by_the_master_cni_flag_is_not_stale():
+    """--multus-master-cni-file-name picks the primary by name, not the first file: a config that
+    sorts before it is not what Multus takes, so the file generated from the named one is current."""
+    cilium = {"cniVersion": "0.3.1", "name": "cilium", "type": "cilium-cni"}
+    files = {**HEALTHY, f"{CONF}/05-cilium.conflist": json.dumps(cilium)}
+    for master, expected in (("10-flannel.conflist", []), ("05-cilium.conflist", ["M211"])):
+        snap = thin(files)
+        ds = snap.daemonsets[0]
+        container = ds["spec"]["template"]["spec"]["containers"][0]
+        container["args"] = [*container["args"], f"--multus-master-cni-file-name={master}"]
+        assert codes(replace(snap, pods=(sc.pod(ds, "node-1"),))) == expected
+
+
+def test_thick_master_cni_names_the_primary_clusternetwork_points_at():
+    snap = openshift_like()
+    files = snap.node_files["master-0"]
+    conf = {"type": "multus-shim", "cniVersion": "0.3.1", "clusterNetwork": "/host/run/multus/cni/net.d/80-sdn.conf"}
+    entries = {
+        **files.entries,
+        "/etc/kubernetes/cni/net.d/00-multus.conf": sc.Entry("file", json.dumps(conf)),
+        "/run/multus/cni/net.d/80-sdn.conf": sc.Entry(
+            "file", json.dumps({"cniVersion": "0.3.1", "name": "sdn", "type": "openshift-sdn"})
+        ),
+    }
+    built = replace(snap, node_files={"master-0": sc.NodeFiles(entries, files.roots)})
+    assert codes(built) == ["M211"]
+    cm = next(c for c in built.configmaps if "daemon-config.json" in (c.get("data") or {}))
+    data = json.loads(cm["data"]["daemon-config.json"])
+    named = {**cm, "data": {**cm["data"], "daemon-config.json": json.dumps({**data, "multusMasterCNI": "80-sdn.conf"})}}
+    others = tuple(c for c in built.configmaps if c is not cm)
+    assert codes(replace(built, configmaps=(*others, named))) == []
+
+
 def test_thick_clusternetwork_naming_another_file_is_stale():
     snap = openshift_like()
     files = snap.node_files["master-0"]
