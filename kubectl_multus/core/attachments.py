@@ -48,11 +48,13 @@ def requests_networks(pod: Obj) -> bool:
 def parse_networks(value: str, namespace: str) -> tuple[list[Request], str | None]:
     """The networks a pod asks for, or the reason the annotation cannot be read."""
     text = value.strip()
-    if text.startswith("["):
+    if any(c in text for c in '[{"'):  # what Multus takes for JSON (parsePodNetworkAnnotation)
         try:
             items = json.loads(text)
         except ValueError as exc:
             return [], f"not valid JSON: {exc}"
+        if not isinstance(items, list):
+            return [], f"JSON but not a list of objects ({type(items).__name__})"
         out = []
         for i, item in enumerate(items):
             if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
@@ -82,6 +84,11 @@ def _status_names(pod: Obj) -> set[str] | None:
     except ValueError:
         return None
     return {str(i.get("name")) for i in items if isinstance(i, dict)} if isinstance(items, list) else None
+
+
+def _attached(ref: str, names: set[str]) -> bool:
+    """Multus 4 names a network ns/name in its status; 3.x wrote the bare name."""
+    return ref in names or ref.split("/", 1)[1] in names
 
 
 def _nad_findings(configs: Sequence[NadConfig]) -> list[Finding]:
@@ -158,7 +165,7 @@ def _pod_findings(pod: Obj, known: set[str]) -> list[Finding]:
     phase = (pod.get("status") or {}).get("phase")
     attached = _status_names(pod)
     wanted = [r.ref for r in requests if r.ref in known]
-    lacking = [w for w in dict.fromkeys(wanted) if attached is None or w not in attached]
+    lacking = [w for w in dict.fromkeys(wanted) if attached is None or not _attached(w, attached)]
     host_network = bool((pod.get("spec") or {}).get("hostNetwork"))  # no CNI call at all: nothing to attach
     if phase == "Running" and lacking and not host_network:
         status = (

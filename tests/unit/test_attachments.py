@@ -32,7 +32,9 @@ def test_parse_networks(value: str, expected: list[Request]) -> None:
     assert parse_networks(value, "apps") == (expected, None)
 
 
-@pytest.mark.parametrize("value", ['[{"name": "x"', '[{"namespace": "x"}]', '["x"]', "a/b/c", "x@"], ids=str)
+@pytest.mark.parametrize(
+    "value", ['[{"name": "x"', '[{"namespace": "x"}]', '["x"]', "a/b/c", "x@", '{"name": "x"}'], ids=str
+)
 def test_unreadable_networks(value: str) -> None:
     requests, error = parse_networks(value, "apps")
     assert requests == [] and error
@@ -80,6 +82,16 @@ def test_running_pod_without_its_network_skipped_multus() -> None:
     assert found[0].evidence[1] == "k8s.v1.cni.cncf.io/network-status: cbr0"
     assert found[1].evidence[1] == "no k8s.v1.cni.cncf.io/network-status annotation"
     assert "kubectl -n apps delete pod app" in found[0].remediation
+
+
+def test_status_naming_networks_without_their_namespace_counts_as_attached() -> None:
+    """Multus 3.x wrote network-status (and networks-status) names without the namespace."""
+    old = pod("macvlan@net1", status=[DEFAULT, {"name": "macvlan", "interface": "net1"}])
+    legacy = pod("macvlan", status=None, name="legacy")
+    legacy["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks-status"] = json.dumps([DEFAULT, {"name": "macvlan"}])
+    assert codes(Snapshot("t", others=(MACVLAN,), workloads=(old, legacy))) == {}
+    other = pod("macvlan", status=[DEFAULT, {"name": "other/macvlan"}])  # another namespace's: still lacking
+    assert [f.current for f in codes(Snapshot("t", others=(MACVLAN,), workloads=(other,)))["M405"]] == ["apps/macvlan"]
 
 
 def test_pending_or_host_network_pod_is_not_judged_on_its_status() -> None:
