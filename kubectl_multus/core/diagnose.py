@@ -405,7 +405,7 @@ def diagnose_node(
                 for prev in (False, True)
             )
         findings.extend(check_cni_version(inst, node_name, dirs.conf_dir, files, logs))
-    binaries = plugin_needs(snapshot, inst, dirs, files, layout, by_name, pod_ok)
+    binaries = plugin_needs(snapshot, inst, dirs, files, layout, by_name, pod_ok, node)
     findings.extend(binaries.missing)
     findings.extend(check_kubelet_dir(inst, dirs, files))
     findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))

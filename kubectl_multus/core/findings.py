@@ -405,7 +405,8 @@ CATALOGUE: dict[str, Code] = {
             Severity.ERROR,
             "CNI plugin binary missing",
             "every plugin type and IPAM type that Multus, the primary config and each NetworkAttachmentDefinition "
-            "run has a binary in the dirs searched on the node (the Multus binary: in the runtime's bin dir)",
+            "run has a binary in the dirs searched on the node (the Multus binary: in the runtime's bin dir; a NAD "
+            "naming a device resource only on nodes that offer it)",
             "install the binary into the runtime's CNI bin dir on every node listed (containernetworking/plugins "
             "for the reference plugins); the fix plan lists it as a manual step",
         ),
