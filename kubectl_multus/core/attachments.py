@@ -145,6 +145,9 @@ def _pod_findings(pod: Obj, known: set[str]) -> list[Finding]:
             )
         ]
     out = []
+    phase = (pod.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        return []  # finished: it needs no sandbox, so a network deleted since it ran harms nothing
     missing = [r for r in requests if r.ref not in known]
     for r in dict.fromkeys(missing):
         elsewhere = sorted(k for k in known if k.split("/", 1)[1] == r.name)
@@ -162,7 +165,6 @@ def _pod_findings(pod: Obj, known: set[str]) -> list[Finding]:
                 remediation=f"create NetworkAttachmentDefinition {r.name} in namespace {r.namespace}, or fix the annotation",
             )
         )
-    phase = (pod.get("status") or {}).get("phase")
     attached = _status_names(pod)
     wanted = [r.ref for r in requests if r.ref in known]
     lacking = [w for w in dict.fromkeys(wanted) if attached is None or not _attached(w, attached)]

@@ -94,6 +94,17 @@ def test_status_naming_networks_without_their_namespace_counts_as_attached() -> 
     assert [f.current for f in codes(Snapshot("t", others=(MACVLAN,), workloads=(other,)))["M405"]] == ["apps/macvlan"]
 
 
+def test_finished_pod_naming_a_network_deleted_since_is_not_judged() -> None:
+    """A Job's Succeeded or Failed pod needs no sandbox any more: a network deleted after it ran is
+    no problem of that pod; a Pending or Running one that names it is."""
+    done = [pod("gone", phase=phase, name=phase.lower(), status=[DEFAULT]) for phase in ("Succeeded", "Failed")]
+    assert codes(Snapshot("t", others=(MACVLAN,), workloads=tuple(done))) == {}
+    waiting = pod("gone", phase="Pending", name="waiting")
+    assert [f.object for f in codes(Snapshot("t", others=(MACVLAN,), workloads=(waiting,)))["M404"]] == [
+        "Pod apps/waiting"
+    ]
+
+
 def test_pending_or_host_network_pod_is_not_judged_on_its_status() -> None:
     assert codes(Snapshot("t", others=(MACVLAN,), workloads=(pod("macvlan", phase="Pending"),))) == {}
     host = pod("macvlan")
