@@ -68,6 +68,7 @@ def parse_networks(value: str, namespace: str) -> tuple[list[Request], str | Non
             continue
         ref, _, iface = word.partition("@")
         ns, _, name = ref.rpartition("/")
+        ns, name, iface = ns.strip(), name.strip(), iface.strip()  # Multus trims each part
         if not name or "/" in ns or ("@" in word and not iface):
             return [], f"{word!r} is not name, namespace/name or name@interface"
         out.append(Request(ns or namespace, name, iface or None))

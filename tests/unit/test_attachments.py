@@ -21,12 +21,13 @@ from tests.unit.test_binaries import nad, snapshot
         ("macvlan", [Request("apps", "macvlan")]),
         ("macvlan@net1, other/sriov", [Request("apps", "macvlan", "net1"), Request("other", "sriov")]),
         ("a,,b", [Request("apps", "a"), Request("apps", "b")]),
+        ("other / sriov @ net2", [Request("other", "sriov", "net2")]),
         (
             '[{"name": "macvlan", "interface": "net1"}, {"name": "x", "namespace": "other"}]',
             [Request("apps", "macvlan", "net1"), Request("other", "x")],
         ),
     ],
-    ids=["name", "interface-and-namespace", "empty-item", "json"],
+    ids=["name", "interface-and-namespace", "empty-item", "spaces-around-parts", "json"],
 )
 def test_parse_networks(value: str, expected: list[Request]) -> None:
     assert parse_networks(value, "apps") == (expected, None)
