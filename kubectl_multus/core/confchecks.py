@@ -255,9 +255,13 @@ def _self_delegation(ctx: Context, path: str, delegate: Any, source: str, primar
     changes = [Change(Target("NodeFile", node=node, path=path), "file", None)]
     extra = ""
     if primary is not None and any(t in MULTUS_TYPES for t in plugin_types(primary.data)):
-        # Multus would pick the same leftover again: it goes too (fix keeps a copy).
-        changes.append(Change(Target("NodeFile", node=node, path=primary.path), "file", None))
-        extra = f" and the leftover Multus config {primary.path} it was made from"
+        if ctx.master_cni:
+            # named on purpose: removing it would stop Multus from starting; the setting is wrong
+            extra = f", and name the primary CNI's config instead of {ctx.master_cni} as Multus's master CNI file"
+        else:
+            # Multus would pick the same leftover again: it goes too (fix keeps a copy).
+            changes.append(Change(Target("NodeFile", node=node, path=primary.path), "file", None))
+            extra = f" and the leftover Multus config {primary.path} it was made from"
     return Finding(
         "M210",
         Severity.ERROR,

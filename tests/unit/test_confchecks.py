@@ -132,6 +132,25 @@ def test_config_generated_from_a_leftover_multus_config_delegates_to_itself():
     assert removed == {MULTUS_CONF, f"{CONF}/05-multus.conf"}
 
 
+def test_multus_config_named_as_the_master_is_not_removed():
+    leftover = {"cniVersion": "0.3.1", "name": "multus-cni-network", "type": "multus", "delegates": [FLANNEL]}
+    files = {
+        f"{CONF}/10-flannel.conflist": json.dumps(FLANNEL),
+        f"{CONF}/70-multus.conf": json.dumps(leftover),
+        MULTUS_CONF: generated(leftover),
+    }
+    snap = thin(files)
+    ds = snap.daemonsets[0]
+    container = ds["spec"]["template"]["spec"]["containers"][0]
+    container["args"] = [*container["args"], "--multus-master-cni-file-name=70-multus.conf"]
+    snap = replace(snap, pods=(sc.pod(ds, "node-1"),))
+    report = diagnose(snap)
+    loop = next(f for f in report.findings if f.code == "M210")
+    assert "master CNI file" in loop.remediation
+    removed = {i.target.path for i in build_plan(report, snap).items if i.after == ""}
+    assert removed == {MULTUS_CONF}  # not the file the flag names
+
+
 # --- M211: stale --------------------------------------------------------------------------------
 def test_thin_config_still_delegating_to_the_old_primary_is_stale():
     cilium = {"cniVersion": "0.3.1", "name": "cilium", "type": "cilium-cni"}
