@@ -253,6 +253,22 @@ def test_expired_token_is_reported_without_printing_it():
     assert codes(replace(snap, captured_at="")) == []  # no capture time: no "now" to judge by
 
 
+def test_expired_token_is_still_found_in_a_dump_that_holds_no_token(tmp_path: Path):
+    """The dump replaces the token by an unsigned stand-in holding only its exp claim: the expiry
+    is judged offline as of the capture time, and nothing of the credential is written."""
+    token = jwt(1764000000)
+    snap = thin({**HEALTHY, KUBECONFIG: kubeconfig(token)}, captured_at="2026-12-03T19:40:00Z")
+    written = write(snap, tmp_path / "dump")
+    text = "".join(p.read_text(errors="replace") for p in written if p.is_file())
+    assert token.split(".")[2] not in text and "kubernetes/serviceaccount" not in text
+    assert token.split(".")[1] not in text  # the claims as issued (iss) are gone too
+    offline = diagnose(load(str(tmp_path / "dump")))
+    assert [f.current for f in offline.findings if f.code == "M213"] == ["2025-11-24T16:00:00Z"]
+    fresh = thin({**HEALTHY, KUBECONFIG: kubeconfig(jwt(4102444800))}, captured_at="2026-12-03T19:40:00Z")
+    write(fresh, tmp_path / "fresh")
+    assert codes(load(str(tmp_path / "fresh"))) == []
+
+
 def test_jwt_exp_reads_only_well_formed_claims():
     assert jwt_exp(jwt(123)) == 123
     assert jwt_exp("not.a-jwt.x") is None and jwt_exp("REDACTED") is None
