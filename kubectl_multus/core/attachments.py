@@ -149,6 +149,8 @@ def _pod_findings(pod: Obj, known: set[str]) -> list[Finding]:
     phase = (pod.get("status") or {}).get("phase")
     if phase in ("Succeeded", "Failed"):
         return []  # finished: it needs no sandbox, so a network deleted since it ran harms nothing
+    if (pod.get("spec") or {}).get("hostNetwork"):
+        return []  # no CNI call at all: the networks it names are never looked up
     missing = [r for r in requests if r.ref not in known]
     for r in dict.fromkeys(missing):
         elsewhere = sorted(k for k in known if k.split("/", 1)[1] == r.name)
@@ -169,8 +171,7 @@ def _pod_findings(pod: Obj, known: set[str]) -> list[Finding]:
     attached = _status_names(pod)
     wanted = [r.ref for r in requests if r.ref in known]
     lacking = [w for w in dict.fromkeys(wanted) if attached is None or not _attached(w, attached)]
-    host_network = bool((pod.get("spec") or {}).get("hostNetwork"))  # no CNI call at all: nothing to attach
-    if phase == "Running" and lacking and not host_network:
+    if phase == "Running" and lacking:
         status = (
             f"no {NETWORK_STATUS} annotation"
             if attached is None
