@@ -428,8 +428,8 @@ CATALOGUE: dict[str, Code] = {
             "M404",
             Severity.ERROR,
             "requested network does not exist",
-            "every network the k8s.v1.cni.cncf.io/networks annotation of a pod not yet finished names is a "
-            "NetworkAttachmentDefinition",
+            "every network the k8s.v1.cni.cncf.io/networks annotation of a pod names is a "
+            "NetworkAttachmentDefinition (pods not finished and not on the host network)",
             "create the NetworkAttachmentDefinition in the pod's namespace, or fix the annotation",
         ),
         Code(
