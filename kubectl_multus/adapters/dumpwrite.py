@@ -60,7 +60,8 @@ The layout is docs/dump-format.md in the kubectl-multus repository.
 
 Secrets were removed before writing: Secret objects are left out; tokens, passwords, client keys
 and client certificates in kubeconfigs (a CA certificate is public and stays), PEM private keys, service-account tokens (JWTs) and env values
-named *TOKEN*, *PASSWORD*, *SECRET* or *KEY* are replaced by {redacted}; last-applied-configuration
+named *TOKEN*, *PASSWORD*, *SECRET* or *KEY* are replaced by {redacted} (a JWT with an exp claim by an
+unsigned stand-in holding only that claim, for the expiry check); last-applied-configuration
 annotations are dropped. Binaries are empty files: only their names matter.
 {identities}"""
 IDENTITIES_REDACTED = """\

@@ -48,11 +48,13 @@ def requests_networks(pod: Obj) -> bool:
 def parse_networks(value: str, namespace: str) -> tuple[list[Request], str | None]:
     """The networks a pod asks for, or the reason the annotation cannot be read."""
     text = value.strip()
-    if text.startswith("["):
+    if any(c in text for c in '[{"'):  # what Multus takes for JSON (parsePodNetworkAnnotation)
         try:
             items = json.loads(text)
         except ValueError as exc:
             return [], f"not valid JSON: {exc}"
+        if not isinstance(items, list):
+            return [], f"JSON but not a list of objects ({type(items).__name__})"
         out = []
         for i, item in enumerate(items):
             if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
@@ -66,6 +68,7 @@ def parse_networks(value: str, namespace: str) -> tuple[list[Request], str | Non
             continue
         ref, _, iface = word.partition("@")
         ns, _, name = ref.rpartition("/")
+        ns, name, iface = ns.strip(), name.strip(), iface.strip()  # Multus trims each part
         if not name or "/" in ns or ("@" in word and not iface):
             return [], f"{word!r} is not name, namespace/name or name@interface"
         out.append(Request(ns or namespace, name, iface or None))
@@ -82,6 +85,11 @@ def _status_names(pod: Obj) -> set[str] | None:
     except ValueError:
         return None
     return {str(i.get("name")) for i in items if isinstance(i, dict)} if isinstance(items, list) else None
+
+
+def _attached(ref: str, names: set[str]) -> bool:
+    """Multus 4 names a network ns/name in its status; 3.x wrote the bare name."""
+    return ref in names or ref.split("/", 1)[1] in names
 
 
 def _nad_findings(configs: Sequence[NadConfig]) -> list[Finding]:
@@ -138,6 +146,11 @@ def _pod_findings(pod: Obj, known: set[str]) -> list[Finding]:
             )
         ]
     out = []
+    phase = (pod.get("status") or {}).get("phase")
+    if phase in ("Succeeded", "Failed"):
+        return []  # finished: it needs no sandbox, so a network deleted since it ran harms nothing
+    if (pod.get("spec") or {}).get("hostNetwork"):
+        return []  # no CNI call at all: the networks it names are never looked up
     missing = [r for r in requests if r.ref not in known]
     for r in dict.fromkeys(missing):
         elsewhere = sorted(k for k in known if k.split("/", 1)[1] == r.name)
@@ -155,12 +168,10 @@ def _pod_findings(pod: Obj, known: set[str]) -> list[Finding]:
                 remediation=f"create NetworkAttachmentDefinition {r.name} in namespace {r.namespace}, or fix the annotation",
             )
         )
-    phase = (pod.get("status") or {}).get("phase")
     attached = _status_names(pod)
     wanted = [r.ref for r in requests if r.ref in known]
-    lacking = [w for w in dict.fromkeys(wanted) if attached is None or w not in attached]
-    host_network = bool((pod.get("spec") or {}).get("hostNetwork"))  # no CNI call at all: nothing to attach
-    if phase == "Running" and lacking and not host_network:
+    lacking = [w for w in dict.fromkeys(wanted) if attached is None or not _attached(w, attached)]
+    if phase == "Running" and lacking:
         status = (
             f"no {NETWORK_STATUS} annotation"
             if attached is None

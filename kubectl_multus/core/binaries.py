@@ -85,6 +85,19 @@ class NadConfig:
     from_file: bool = False  # empty config: Multus reads a file of that name from its confDir
 
 
+RESOURCE_NAME = "k8s.v1.cni.cncf.io/resourceName"  # a device plugin resource the NAD's pods request
+
+
+def schedulable_on(nad: Obj, node: Obj | None) -> bool:
+    """Can a pod using this NAD land on the node? A NAD naming a device resource (SR-IOV) only
+    where the node offers it; unknown (no allocatable in the snapshot) counts as yes."""
+    resource = ((nad.get("metadata") or {}).get("annotations") or {}).get(RESOURCE_NAME)
+    allocatable = ((node or {}).get("status") or {}).get("allocatable")
+    if not resource or not isinstance(allocatable, Mapping):
+        return True
+    return str(allocatable.get(resource) or "0") not in ("0", "")
+
+
 def nad_ref(nad: Obj) -> str:
     return f"{meta(nad, 'namespace', 'default')}/{meta(nad, 'name')}"
 
@@ -244,6 +257,7 @@ def plugin_needs(
     layout: Layout | None,
     settings: Mapping[str, Setting],
     pod_ok: bool | None,
+    node: Obj | None = None,
 ) -> Binaries:
     """Check the binaries of the primary config and every NetworkAttachmentDefinition against Multus's
     search path on this node, and the Multus binary against the runtime's bin dirs."""
@@ -267,6 +281,8 @@ def plugin_needs(
         if primary is not None:
             needs += [Need(b, f"primary config {primary[0]}", role) for b, role in plugin_types(primary[1])]
         for nad in nads(snapshot.others):
+            if not schedulable_on(nad, node):
+                continue
             c = nad_config(nad)
             needs += [Need(b, f"NetworkAttachmentDefinition {c.ref}", role) for b, role in c.types]
         found += missing_binaries(needs, files, searched, install_dir, multus_binary)

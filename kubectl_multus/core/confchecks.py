@@ -85,14 +85,19 @@ class Primary:
 
 
 def current_primary(ctx: Context) -> Primary | None:
-    """From the autoconfig dir (its host path through the mounts), else the runtime's conf dir."""
+    """From the autoconfig dir (its host path through the mounts), else the runtime's conf dir.
+    A master CNI file name set on Multus picks the primary by name instead of the first one."""
     files = ctx.files
     if files is None:
         return None
     setting = ctx.settings.get("--multus-autoconfig-dir") or ctx.settings.get("multusAutoconfigDir")
     host = ctx.install.mounts.host_path(setting.effective) if setting and setting.effective else None
     for directory in dict.fromkeys(d for d in (host, ctx.dirs.conf_dir) if d):
-        name = primary_in(files, directory)
+        if ctx.master_cni:
+            # not there yet: unknown, not another primary (thick waits for it, thin fails at start)
+            name = ctx.master_cni if files.exists(f"{directory}/{ctx.master_cni}") else None
+        else:
+            name = primary_in(files, directory)
         if name:
             text = files.read(f"{directory}/{name}")
             data, _ = parse_json_object(text) if text else (None, None)
@@ -250,9 +255,13 @@ def _self_delegation(ctx: Context, path: str, delegate: Any, source: str, primar
     changes = [Change(Target("NodeFile", node=node, path=path), "file", None)]
     extra = ""
     if primary is not None and any(t in MULTUS_TYPES for t in plugin_types(primary.data)):
-        # Multus would pick the same leftover again: it goes too (fix keeps a copy).
-        changes.append(Change(Target("NodeFile", node=node, path=primary.path), "file", None))
-        extra = f" and the leftover Multus config {primary.path} it was made from"
+        if ctx.master_cni:
+            # named on purpose: removing it would stop Multus from starting; the setting is wrong
+            extra = f", and name the primary CNI's config instead of {ctx.master_cni} as Multus's master CNI file"
+        else:
+            # Multus would pick the same leftover again: it goes too (fix keeps a copy).
+            changes.append(Change(Target("NodeFile", node=node, path=primary.path), "file", None))
+            extra = f" and the leftover Multus config {primary.path} it was made from"
     return Finding(
         "M210",
         Severity.ERROR,

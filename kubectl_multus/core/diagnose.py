@@ -386,7 +386,10 @@ def diagnose_node(
             if inst.mode == "thick"
             else daemon_config_target(inst, None, node_name)
         )
-        ctx = Context(inst, layout, dirs, files, node_name, target, by_name)
+        master = inst.flag("--multus-master-cni-file-name") if inst.mode == "thin" else None
+        if inst.mode == "thick" and dc is not None and dc.data is not None:
+            master = dc.data.get("multusMasterCNI") if isinstance(dc.data.get("multusMasterCNI"), str) else None
+        ctx = Context(inst, layout, dirs, files, node_name, target, by_name, master or None)
         setting_rows, setting_findings = check_settings(ctx)
         rows.extend(setting_rows)
         findings.extend(setting_findings)
@@ -403,7 +406,7 @@ def diagnose_node(
                 for prev in (False, True)
             )
         findings.extend(check_cni_version(inst, node_name, dirs.conf_dir, files, logs))
-    binaries = plugin_needs(snapshot, inst, dirs, files, layout, by_name, pod_ok)
+    binaries = plugin_needs(snapshot, inst, dirs, files, layout, by_name, pod_ok, node)
     findings.extend(binaries.missing)
     findings.extend(check_kubelet_dir(inst, dirs, files))
     findings.extend(check_pod(inst, node_name, pod, bool(snapshot.pods)))

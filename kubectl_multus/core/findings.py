@@ -405,7 +405,8 @@ CATALOGUE: dict[str, Code] = {
             Severity.ERROR,
             "CNI plugin binary missing",
             "every plugin type and IPAM type that Multus, the primary config and each NetworkAttachmentDefinition "
-            "run has a binary in the dirs searched on the node (the Multus binary: in the runtime's bin dir)",
+            "run has a binary in the dirs searched on the node (the Multus binary: in the runtime's bin dir; a NAD "
+            "naming a device resource only on nodes that offer it)",
             "install the binary into the runtime's CNI bin dir on every node listed (containernetworking/plugins "
             "for the reference plugins); the fix plan lists it as a manual step",
         ),
@@ -427,7 +428,8 @@ CATALOGUE: dict[str, Code] = {
             "M404",
             Severity.ERROR,
             "requested network does not exist",
-            "every network a pod's k8s.v1.cni.cncf.io/networks annotation names is a NetworkAttachmentDefinition",
+            "every network the k8s.v1.cni.cncf.io/networks annotation of a pod names is a "
+            "NetworkAttachmentDefinition (pods not finished and not on the host network)",
             "create the NetworkAttachmentDefinition in the pod's namespace, or fix the annotation",
         ),
         Code(

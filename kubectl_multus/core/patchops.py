@@ -21,6 +21,10 @@ def diff_ops(before: Any, after: Any, at: list[str | int] | None = None) -> list
         return []
     if isinstance(before, dict) and isinstance(after, dict):
         ops: list[dict[str, Any]] = []
+        if at and any(key not in before for key in after):
+            # `add` replaces a member someone else added meanwhile, and no test can say "absent":
+            # test the whole object the member goes into instead.
+            ops.append({"op": "test", "path": _ptr(at), "value": before})
         for key in before:
             if key not in after:
                 ops += [

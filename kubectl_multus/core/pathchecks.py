@@ -54,6 +54,7 @@ class Context:
     node: str
     config_target: Target  # where settings are changed: the DaemonSet, or the daemon config's home
     settings: dict[str, Setting]
+    master_cni: str | None = None  # --multus-master-cni-file-name / multusMasterCNI: the primary by name
 
 
 def _exists(files: NodeFiles | None, host: str | None) -> bool | None:

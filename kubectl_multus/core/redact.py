@@ -10,7 +10,8 @@ never a credential, so credentials are replaced by `REDACTED` and the structure 
   dropped (they repeat the spec and may hold secrets).
 - env entries whose NAME contains TOKEN, PASSWORD, SECRET or KEY (any case) keep the name, lose the value.
 - Everywhere in text (node files, ConfigMap values, logs, every string of every object, node errors):
-  PEM private key blocks and JWTs (service-account tokens, `eyJ….eyJ….…`) are replaced; lines
+  PEM private key blocks and JWTs (service-account tokens, `eyJ….eyJ….…`) are replaced (a JWT with
+  an `exp` claim by an unsigned stand-in holding that claim alone, so expiry is judged offline); lines
   `token:`, `client-key-data:`, `client-certificate-data:`, `password:`, `client-secret:`,
   `id-token:`, `refresh-token:`, `access-token:` (YAML or JSON) keep the key and lose the value.
 - A text that is a kubeconfig (YAML or JSON with `users[].user`) also loses its users' exec args and
@@ -40,6 +41,10 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 _SECRET_NAME = re.compile(r"TOKEN|PASSWORD|SECRET|KEY", re.IGNORECASE)
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+# What a JWT with an `exp` claim becomes: unsigned, that claim alone (not a secret), so a dump
+# is still judged on the token's expiry (M213); `{"alg":"none"}` . `{"exp":N}` . REDACTED.
+_NONE_HEADER = "eyJhbGciOiJub25lIn0"
+_STAND_IN = re.compile(rf"{_NONE_HEADER}\.eyJleHAiO[A-Za-z0-9_-]*\.{REDACTED}")
 # An unterminated block (a truncated file) is replaced up to the end of the text.
 _PEM = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.DOTALL)
 _KEYS = r"token|client-key-data|client-certificate-data|password|client-secret|id-token|refresh-token|access-token"
@@ -57,11 +62,26 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" \t"))
 
 
+def _stand_in(jwt: str) -> str:
+    """REDACTED, or for a JWT with an `exp` claim the unsigned stand-in holding only that claim."""
+    from kubectl_multus.core.confchecks import jwt_exp
+
+    exp = jwt_exp(jwt)
+    if exp is None:
+        return REDACTED
+    payload = base64.urlsafe_b64encode(json.dumps({"exp": exp}, separators=(",", ":")).encode())
+    return f"{_NONE_HEADER}.{payload.decode().rstrip('=')}.{REDACTED}"
+
+
+def _stays(value: str) -> bool:
+    return value == REDACTED or _STAND_IN.fullmatch(value.strip("'\"")) is not None
+
+
 def _scrub_key_lines(text: str) -> str:
     """Keep secret keys, replace their values: `token: abc` -> `token: REDACTED`."""
     if not _KEY_HINT.search(text):
         return text
-    text = _QUOTED.sub(lambda m: f'{m["key"]}{m["sep"]}"{REDACTED}"', text)
+    text = _QUOTED.sub(lambda m: m[0] if _STAND_IN.search(m[0]) else f'{m["key"]}{m["sep"]}"{REDACTED}"', text)
     out: list[str] = []
     block_indent: int | None = None  # inside a block scalar that belongs to a secret key
     for line in text.split("\n"):
@@ -70,7 +90,7 @@ def _scrub_key_lines(text: str) -> str:
                 continue
             block_indent = None
         m = _PLAIN.fullmatch(line)
-        if m is None or m["value"] == REDACTED:
+        if m is None or _stays(m["value"]):
             out.append(line)
             continue
         out.append(f"{m['lead']} {REDACTED}{m['cr']}")
@@ -92,7 +112,7 @@ def _is_kubeconfig(data: Any) -> bool:
 
 def _scrub_user(user: dict[str, Any]) -> None:
     for key in _KEYS.split("|"):
-        if user.get(key):
+        if user.get(key) and not _stays(str(user[key])):
             user[key] = REDACTED
     exe = user.get("exec")
     if isinstance(exe, dict):
@@ -133,7 +153,7 @@ def scrub_text(text: str) -> str:
     if "PRIVATE KEY-----" in text:
         text = _PEM.sub(REDACTED, text)
     if "eyJ" in text:
-        text = _JWT.sub(REDACTED, text)
+        text = _JWT.sub(lambda m: m[0] if _STAND_IN.fullmatch(m[0]) else _stand_in(m[0]), text)
     return _scrub_kubeconfig(_scrub_key_lines(text))
 
 

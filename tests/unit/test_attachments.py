@@ -21,18 +21,21 @@ from tests.unit.test_binaries import nad, snapshot
         ("macvlan", [Request("apps", "macvlan")]),
         ("macvlan@net1, other/sriov", [Request("apps", "macvlan", "net1"), Request("other", "sriov")]),
         ("a,,b", [Request("apps", "a"), Request("apps", "b")]),
+        ("other / sriov @ net2", [Request("other", "sriov", "net2")]),
         (
             '[{"name": "macvlan", "interface": "net1"}, {"name": "x", "namespace": "other"}]',
             [Request("apps", "macvlan", "net1"), Request("other", "x")],
         ),
     ],
-    ids=["name", "interface-and-namespace", "empty-item", "json"],
+    ids=["name", "interface-and-namespace", "empty-item", "spaces-around-parts", "json"],
 )
 def test_parse_networks(value: str, expected: list[Request]) -> None:
     assert parse_networks(value, "apps") == (expected, None)
 
 
-@pytest.mark.parametrize("value", ['[{"name": "x"', '[{"namespace": "x"}]', '["x"]', "a/b/c", "x@"], ids=str)
+@pytest.mark.parametrize(
+    "value", ['[{"name": "x"', '[{"namespace": "x"}]', '["x"]', "a/b/c", "x@", '{"name": "x"}'], ids=str
+)
 def test_unreadable_networks(value: str) -> None:
     requests, error = parse_networks(value, "apps")
     assert requests == [] and error
@@ -82,9 +85,30 @@ def test_running_pod_without_its_network_skipped_multus() -> None:
     assert "kubectl -n apps delete pod app" in found[0].remediation
 
 
+def test_status_naming_networks_without_their_namespace_counts_as_attached() -> None:
+    """Multus 3.x wrote network-status (and networks-status) names without the namespace."""
+    old = pod("macvlan@net1", status=[DEFAULT, {"name": "macvlan", "interface": "net1"}])
+    legacy = pod("macvlan", status=None, name="legacy")
+    legacy["metadata"]["annotations"]["k8s.v1.cni.cncf.io/networks-status"] = json.dumps([DEFAULT, {"name": "macvlan"}])
+    assert codes(Snapshot("t", others=(MACVLAN,), workloads=(old, legacy))) == {}
+    other = pod("macvlan", status=[DEFAULT, {"name": "other/macvlan"}])  # another namespace's: still lacking
+    assert [f.current for f in codes(Snapshot("t", others=(MACVLAN,), workloads=(other,)))["M405"]] == ["apps/macvlan"]
+
+
+def test_finished_pod_naming_a_network_deleted_since_is_not_judged() -> None:
+    """A Job's Succeeded or Failed pod needs no sandbox any more: a network deleted after it ran is
+    no problem of that pod; a Pending or Running one that names it is."""
+    done = [pod("gone", phase=phase, name=phase.lower(), status=[DEFAULT]) for phase in ("Succeeded", "Failed")]
+    assert codes(Snapshot("t", others=(MACVLAN,), workloads=tuple(done))) == {}
+    waiting = pod("gone", phase="Pending", name="waiting")
+    assert [f.object for f in codes(Snapshot("t", others=(MACVLAN,), workloads=(waiting,)))["M404"]] == [
+        "Pod apps/waiting"
+    ]
+
+
 def test_pending_or_host_network_pod_is_not_judged_on_its_status() -> None:
     assert codes(Snapshot("t", others=(MACVLAN,), workloads=(pod("macvlan", phase="Pending"),))) == {}
-    host = pod("macvlan")
+    host = pod("macvlan,gone")  # nor on a network that does not exist: Multus never looks it up
     host["spec"]["hostNetwork"] = True
     assert codes(Snapshot("t", others=(MACVLAN,), workloads=(host,))) == {}
 

@@ -196,3 +196,26 @@ def test_thin_searches_the_bin_dir_its_00_multus_conf_names_first() -> None:
     assert m401(replace(s, node_files=files)) == {}  # found in the conf's binDir
     f = m401(s)["plugin ipvlan"]  # the conf sets none: /opt/cni/bin only
     assert "in path [/opt/cni/bin]" in f.message
+
+
+def test_nad_bound_to_a_device_resource_is_only_checked_on_nodes_that_offer_it() -> None:
+    """An SR-IOV-style NAD names a device plugin resource: its pods can only be scheduled where the
+    node offers that resource, so nodes without it need not carry its plugin (sriov-cni is installed
+    only on SR-IOV nodes)."""
+    sriov = nad({"type": "sriov", "ipam": {"type": "host-local"}}, "sriov-net", "apps")
+    sriov["metadata"]["annotations"] = {"k8s.v1.cni.cncf.io/resourceName": "intel.com/sriov_netdevice"}
+    s = snapshot(sriov)
+    n1, n2 = s.nodes
+    offers = {**n1, "status": {**n1["status"], "allocatable": {"cpu": "4", "intel.com/sriov_netdevice": "8"}}}
+    lacks = {**n2, "status": {**n2["status"], "allocatable": {"cpu": "4", "memory": "8Gi"}}}
+    assert m401(replace(s, nodes=(offers, lacks)))["plugin sriov"].nodes == ("node-1",)
+    zero = {**n2, "status": {**n2["status"], "allocatable": {"intel.com/sriov_netdevice": "0"}}}
+    assert m401(replace(s, nodes=(offers, zero)))["plugin sriov"].nodes == ("node-1",)
+    # allocatable not in the snapshot: unknown, so checked as before
+    assert m401(s)["plugin sriov"].nodes == ("node-1", "node-2")
+    # a healthy SR-IOV node with the plugin: nothing anywhere
+    healthy = replace(s, nodes=(offers, lacks))
+    files = dict(healthy.node_files)
+    n1_files = files["node-1"]
+    files["node-1"] = NodeFiles({**n1_files.entries, "/opt/cni/bin/sriov": sc.Entry("file", None)}, n1_files.roots)
+    assert m401(replace(healthy, node_files=files)) == {}

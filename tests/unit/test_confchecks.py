@@ -132,6 +132,25 @@ def test_config_generated_from_a_leftover_multus_config_delegates_to_itself():
     assert removed == {MULTUS_CONF, f"{CONF}/05-multus.conf"}
 
 
+def test_multus_config_named_as_the_master_is_not_removed():
+    leftover = {"cniVersion": "0.3.1", "name": "multus-cni-network", "type": "multus", "delegates": [FLANNEL]}
+    files = {
+        f"{CONF}/10-flannel.conflist": json.dumps(FLANNEL),
+        f"{CONF}/70-multus.conf": json.dumps(leftover),
+        MULTUS_CONF: generated(leftover),
+    }
+    snap = thin(files)
+    ds = snap.daemonsets[0]
+    container = ds["spec"]["template"]["spec"]["containers"][0]
+    container["args"] = [*container["args"], "--multus-master-cni-file-name=70-multus.conf"]
+    snap = replace(snap, pods=(sc.pod(ds, "node-1"),))
+    report = diagnose(snap)
+    loop = next(f for f in report.findings if f.code == "M210")
+    assert "master CNI file" in loop.remediation
+    removed = {i.target.path for i in build_plan(report, snap).items if i.after == ""}
+    assert removed == {MULTUS_CONF}  # not the file the flag names
+
+
 # --- M211: stale --------------------------------------------------------------------------------
 def test_thin_config_still_delegating_to_the_old_primary_is_stale():
     cilium = {"cniVersion": "0.3.1", "name": "cilium", "type": "cilium-cni"}
@@ -140,6 +159,39 @@ def test_thin_config_still_delegating_to_the_old_primary_is_stale():
     stale = [f for f in report.findings if f.code == "M211"]
     assert len(stale) == 1 and stale[0].expected == f"{CONF}/05-cilium.conflist" and "'cbr0'" in stale[0].current
     assert stale[0].changes == () and any("M211" in m for m in build_plan(report, thin(files)).manual)
+
+
+def test_primary_named_by_the_master_cni_flag_is_not_stale():
+    """--multus-master-cni-file-name picks the primary by name, not the first file: a config that
+    sorts before it is not what Multus takes, so the file generated from the named one is current."""
+    cilium = {"cniVersion": "0.3.1", "name": "cilium", "type": "cilium-cni"}
+    files = {**HEALTHY, f"{CONF}/05-cilium.conflist": json.dumps(cilium)}
+    for master, expected in (("10-flannel.conflist", []), ("05-cilium.conflist", ["M211"])):
+        snap = thin(files)
+        ds = snap.daemonsets[0]
+        container = ds["spec"]["template"]["spec"]["containers"][0]
+        container["args"] = [*container["args"], f"--multus-master-cni-file-name={master}"]
+        assert codes(replace(snap, pods=(sc.pod(ds, "node-1"),))) == expected
+
+
+def test_thick_master_cni_names_the_primary_clusternetwork_points_at():
+    snap = openshift_like()
+    files = snap.node_files["master-0"]
+    conf = {"type": "multus-shim", "cniVersion": "0.3.1", "clusterNetwork": "/host/run/multus/cni/net.d/80-sdn.conf"}
+    entries = {
+        **files.entries,
+        "/etc/kubernetes/cni/net.d/00-multus.conf": sc.Entry("file", json.dumps(conf)),
+        "/run/multus/cni/net.d/80-sdn.conf": sc.Entry(
+            "file", json.dumps({"cniVersion": "0.3.1", "name": "sdn", "type": "openshift-sdn"})
+        ),
+    }
+    built = replace(snap, node_files={"master-0": sc.NodeFiles(entries, files.roots)})
+    assert codes(built) == ["M211"]
+    cm = next(c for c in built.configmaps if "daemon-config.json" in (c.get("data") or {}))
+    data = json.loads(cm["data"]["daemon-config.json"])
+    named = {**cm, "data": {**cm["data"], "daemon-config.json": json.dumps({**data, "multusMasterCNI": "80-sdn.conf"})}}
+    others = tuple(c for c in built.configmaps if c is not cm)
+    assert codes(replace(built, configmaps=(*others, named))) == []
 
 
 def test_thick_clusternetwork_naming_another_file_is_stale():
@@ -199,6 +251,22 @@ def test_expired_token_is_reported_without_printing_it():
     assert token not in repr(report) and token.split(".")[1] not in repr(report)
     assert codes(replace(snap, captured_at="2025-11-01T00:00:00Z")) == []  # not yet expired then
     assert codes(replace(snap, captured_at="")) == []  # no capture time: no "now" to judge by
+
+
+def test_expired_token_is_still_found_in_a_dump_that_holds_no_token(tmp_path: Path):
+    """The dump replaces the token by an unsigned stand-in holding only its exp claim: the expiry
+    is judged offline as of the capture time, and nothing of the credential is written."""
+    token = jwt(1764000000)
+    snap = thin({**HEALTHY, KUBECONFIG: kubeconfig(token)}, captured_at="2026-12-03T19:40:00Z")
+    written = write(snap, tmp_path / "dump")
+    text = "".join(p.read_text(errors="replace") for p in written if p.is_file())
+    assert token.split(".")[2] not in text and "kubernetes/serviceaccount" not in text
+    assert token.split(".")[1] not in text  # the claims as issued (iss) are gone too
+    offline = diagnose(load(str(tmp_path / "dump")))
+    assert [f.current for f in offline.findings if f.code == "M213"] == ["2025-11-24T16:00:00Z"]
+    fresh = thin({**HEALTHY, KUBECONFIG: kubeconfig(jwt(4102444800))}, captured_at="2026-12-03T19:40:00Z")
+    write(fresh, tmp_path / "fresh")
+    assert codes(load(str(tmp_path / "fresh"))) == []
 
 
 def test_jwt_exp_reads_only_well_formed_claims():

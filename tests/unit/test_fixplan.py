@@ -429,7 +429,25 @@ def test_daemonset_patch_guards_an_added_container_field_with_the_containers_nam
     ds = daemonset(args=[])
     after = apply_to_daemonset(ds, [Change(DS, "ds.initContainer.install-multus-binary.resources.limits.cpu", "10m")])
     ops = daemonset_patch(ds, after)
+    init = ds["spec"]["template"]["spec"]["initContainers"][0]
     assert ops == [
         {"op": "test", "path": "/spec/template/spec/initContainers/0/name", "value": "install-multus-binary"},
+        {"op": "test", "path": "/spec/template/spec/initContainers/0", "value": init},  # no resources yet
         {"op": "add", "path": "/spec/template/spec/initContainers/0/resources", "value": {"limits": {"cpu": "10m"}}},
     ]
+
+
+def test_daemonset_patch_refuses_a_field_someone_added_meanwhile() -> None:
+    """An `add` would silently replace a securityContext added since the plan was made: the test of
+    the container it goes into fails the whole patch instead."""
+    from kubectl_multus.core.patchops import daemonset_patch
+    from simcluster.patches import PatchError, json_patch
+
+    ds = daemonset(args=[])
+    ops = daemonset_patch(
+        ds, apply_to_daemonset(ds, [Change(DS, "ds.container.kube-multus.securityContext.privileged", "true")])
+    )
+    assert json_patch(ds, ops)["spec"]["template"]["spec"]["containers"][0]["securityContext"] == {"privileged": True}
+    meanwhile = apply_to_daemonset(ds, [Change(DS, "ds.container.kube-multus.securityContext.runAsUser", "0")])
+    with pytest.raises(PatchError):
+        json_patch(meanwhile, ops)
