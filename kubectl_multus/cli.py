@@ -459,9 +459,9 @@ def fix(
     from kubectl_multus.core.planner import build_plan
 
     namespace, node, output = _flag("namespace"), _flag("node"), _output()
+    if node and all_nodes:
+        raise typer.BadParameter("exclude each other: pass one or neither", param_hint="'--node' and '--all-nodes'")
     try:
-        if node and all_nodes:
-            raise Refused("--node and --all-nodes exclude each other")
         if dry_run or _flag("from_dump"):
             _plan_only(dry_run, namespace, node, output)
         from kubectl_multus.adapters import kubeconn, live
