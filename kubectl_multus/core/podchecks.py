@@ -71,6 +71,16 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
 )
 
 
+# What Multus prints once it is past its startup checks (verbatim: thin_entrypoint in auto mode and
+# with a given conf file, the legacy entrypoint.sh, multus-daemon at verbose level). A startup error
+# in the previous run's log is history once the current, ready run printed one of these (the usual
+# case: Multus started before the primary CNI at boot, exited, and the restart found its config).
+PAST_STARTUP = re.compile(
+    r"multus config file is created\.|multus config file \S+ is copied\.|Entering watch loop|Entering sleep"
+    r"|Generated MultusCNI config: "
+)
+
+
 @dataclass(frozen=True)
 class LogHit:
     line: str
@@ -193,6 +203,12 @@ def log_hits(snapshot: Snapshot, inst: Install, pod: Obj | None) -> list[LogHit]
         return []
     name = meta(pod, "name")
     containers = [inst.container_name] + [n for n, _ in inst.init_mounts]
+    summary = pod_summary(pod, inst.container_name)
+    recovered = bool(
+        summary["phase"] == "Running"
+        and summary["ready"]
+        and PAST_STARTUP.search(snapshot.log(inst.namespace, name, inst.container_name, False) or "")
+    )
     hits: list[LogHit] = []
     seen: set[str] = set()
     for container in containers:
@@ -200,6 +216,8 @@ def log_hits(snapshot: Snapshot, inst: Install, pod: Obj | None) -> list[LogHit]
             text = snapshot.log(inst.namespace, name, container, previous)
             for line in (text or "").splitlines():
                 for pat in LOG_PATTERNS:
+                    if recovered and previous and container == inst.container_name and pat.mode != "any":
+                        continue  # a startup error of a run the current one got past
                     m = pat.regex.search(line)
                     if m and line not in seen:
                         seen.add(line)

@@ -126,3 +126,44 @@ def test_nodes_of_two_distributions_under_one_daemonset_conflict():
     plan = build_plan(diagnose(both), both)
     assert any("ds.volume.cni.hostPath" in c for c in plan.conflicts)
     assert not any(c.key == "ds.volume.cni.hostPath" for c in plan.changes)
+
+
+BOOT_RACE = (
+    "2026-12-02T07:59:01Z [error] failed to find the primary CNI plugin: failed to find the cluster master CNI "
+    "plugin: could not find a plugin configuration in /host/etc/cni/net.d"
+)
+
+
+def _restarted_once(current_log: str) -> Snapshot:
+    """kubeadm-healthy where worker-1's Multus started before flannel at boot: the daemon gave up
+    waiting for a primary config (exit 2), the kubelet restarted it, and the pod is Running and Ready."""
+    from kubectl_multus.adapters.dumpdir import load
+
+    snap = load(str(sc.REPO / "examples/kubeadm-healthy"))
+    pods = []
+    for p in snap.pods:
+        if p["metadata"]["name"].endswith("-worker-1"):
+            p = json.loads(json.dumps(p))
+            for s in p["status"]["containerStatuses"]:
+                s["restartCount"] = 1
+                s["lastState"] = {"terminated": {"exitCode": 2, "reason": "Error"}}
+        pods.append(p)
+    logs = dict(snap.logs)
+    logs[("kube-system", "kube-multus-ds-worker-1", "kube-multus", True)] = BOOT_RACE
+    logs[("kube-system", "kube-multus-ds-worker-1", "kube-multus", False)] = current_log
+    return Snapshot(snap.source, snap.nodes, snap.daemonsets, snap.configmaps, tuple(pods), snap.others, logs,
+                    snap.node_files)  # fmt: skip
+
+
+def test_a_startup_error_the_ready_pod_got_past_is_not_reported():
+    current = (
+        "2026-12-02T08:00:01Z [verbose] multus-daemon started\n"
+        '2026-12-02T08:00:02Z [verbose] Generated MultusCNI config: {"type":"multus-shim"}\n'
+    )
+    report = diagnose(_restarted_once(current))
+    assert report.healthy, [(f.code, f.field, f.message) for f in report.findings]
+
+
+def test_a_startup_error_is_still_reported_while_the_current_run_has_not_got_past_startup():
+    report = diagnose(_restarted_once("2026-12-02T08:00:01Z [verbose] multus-daemon started\n"))
+    assert [f.code for f in report.findings if f.severity.name != "INFO"] == ["M202"]
