@@ -22,10 +22,10 @@ from kubectl_multus.adapters.kubeconn import Connection, new_client
 from kubectl_multus.adapters.podexec import ExecRefused
 from kubectl_multus.core import capture, hostwrites
 from kubectl_multus.core.attachments import requests_networks
-from kubectl_multus.core.diagnose import runs_on
 from kubectl_multus.core.install import Install, find_installs
 from kubectl_multus.core.paths import MountTable
 from kubectl_multus.core.primarycni import CILIUM_CONFIG, primary_kind
+from kubectl_multus.core.scheduling import runs_on, settled_host_paths
 from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, meta
 from kubectl_multus.errors import ClusterError, InputError, NodeAccessError
 
@@ -60,6 +60,7 @@ class Job:
     helpers: helperpod.HelperPods
     installs: list[Install]
     pods: list[Obj]
+    daemonsets: list[Obj] = field(default_factory=list)
     logs: dict[tuple[str, str, str, bool], str] = field(default_factory=dict)
     files: dict[str, NodeFiles] = field(default_factory=dict)
     errors: dict[str, str] = field(default_factory=dict)
@@ -213,7 +214,7 @@ def read(
     )
     if opts.node:
         targets = [opts.node]
-    job = Job(conn, opts, helpers, installs, pods)
+    job = Job(conn, opts, helpers, installs, pods, daemonsets)
     by_node = {meta(n, "name"): n for n in nodes}
     local = threading.local()
 
@@ -299,7 +300,7 @@ def _read_node(job: Job, client: Any, node: Obj) -> None:
                     elif "terminated" in (s.get("state") or {}) and hostwrites.may_be_refused(init, spec):
                         # exited 0, yet it may have skipped its work (SELinux): its last lines say so
                         _read_logs(job, client, pod, str(init.get("name")), s, tail=COMPLETED_INIT_TAIL)
-        files = _node_files(job, client, inst, pod, name, plan)
+        files = _node_files(job, client, inst, pod, node, plan)
         with job.lock:
             job.files[name] = files
     except (NodeAccessError, ClusterError) as exc:
@@ -308,9 +309,9 @@ def _read_node(job: Job, client: Any, node: Obj) -> None:
 
 
 def _node_files(
-    job: Job, client: Any, inst: Install, pod: Obj | None, node: str, plan: capture.CapturePlan
+    job: Job, client: Any, inst: Install, pod: Obj | None, node_obj: Obj, plan: capture.CapturePlan
 ) -> NodeFiles:
-    opts = job.opts
+    opts, node = job.opts, meta(node_obj, "name")
     running = pod is not None and "running" in (_status(pod, inst.container_name).get("state") or {})
     if running and pod is not None and opts.helpers != "always" and job.may_exec(inst.image):
         spec = pod.get("spec") or {}
@@ -338,7 +339,11 @@ def _node_files(
     if opts.helpers == "never":
         raise NodeAccessError(f"node {node}: the Multus pod cannot be read and helper pods are off (--helpers never)")
     ns = opts.helper_namespace or inst.namespace
-    known = [*(capture.host_paths(inst) if pod is not None else []), *plan.known]
+    known = [
+        *(capture.host_paths(inst) if pod is not None else []),
+        *plan.known,
+        *settled_host_paths(job.daemonsets, node_obj),
+    ]
     plan = capture.for_helper(plan)
     manifest = capture.helper_pod(node, ns, opts.helper_image, plan.roots, deadline=opts.helper_deadline, known=known)
     tops = capture.helper_volumes(plan.roots, known)

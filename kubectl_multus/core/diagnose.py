@@ -29,7 +29,6 @@ from kubectl_multus.core.install import (
     Setting,
     find_installs,
     parse_json_object,
-    pod_spec,
     thick_settings,
     thin_settings,
 )
@@ -52,6 +51,7 @@ from kubectl_multus.core.podchecks import (
     pods_of,
 )
 from kubectl_multus.core.primarycni import PrimaryDaemonSet, check_primary_down, cilium_exclusive, primary_daemonsets
+from kubectl_multus.core.scheduling import runs_on
 from kubectl_multus.core.snapshot import NodeFiles, Obj, Snapshot, configmap_text, meta
 
 
@@ -95,32 +95,6 @@ class Report:
     @property
     def healthy(self) -> bool:
         return self.worst is None or self.worst <= Severity.INFO
-
-
-def _term_matches(term: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
-    for expr in term.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
-
-
-def runs_on(node: Obj, ds: Obj) -> bool:
-    """Would the DaemonSet run on this node: nodeSelector, and required node affinity by labels."""
-    spec = pod_spec(ds)
-    selector: Mapping[str, str] = spec.get("nodeSelector") or {}
-    labels = (node.get("metadata") or {}).get("labels") or {}
-    if not all(labels.get(k) == v for k, v in selector.items()):
-        return False
-    affinity = (spec.get("affinity") or {}).get("nodeAffinity") or {}
-    terms = (affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}).get("nodeSelectorTerms") or []
-    return not terms or any(_term_matches(t, labels) for t in terms)
 
 
 def read_daemon_config(snapshot: Snapshot, inst: Install, files: NodeFiles | None) -> DaemonConfig:

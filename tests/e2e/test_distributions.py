@@ -772,3 +772,67 @@ def test_the_node_s_runtime_config_wins_over_what_the_api_suggests(shared: Path,
         assert plan(sim)[0] == {"ds.volume.cnibin.hostPath": "/usr/lib/cni"}
         fixed(sim)
         assert (sim.node_root("node-1") / "usr/lib/cni/multus").is_file()
+
+
+def whereabouts_daemonset() -> dict[str, Any]:
+    """Whereabouts as its own manifest installs it: its binary into the host's /opt/cni/bin."""
+    labels = {"app": "whereabouts"}
+    container = {
+        "name": "whereabouts",
+        "image": "ghcr.io/k8snetworkplumbingwg/whereabouts:v0.8.0",
+        "volumeMounts": [{"name": "cnibin", "mountPath": "/host/opt/cni/bin"}],
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "DaemonSet",
+        "metadata": {"name": "whereabouts", "namespace": "kube-system"},
+        "spec": {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [container],
+                    "volumes": [{"name": "cnibin", "hostPath": {"path": "/opt/cni/bin"}}],
+                },
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize("whereabouts_ds", [True, False], ids=["installed-by-daemonset", "installed-by-hand"])
+def test_plugins_in_opt_cni_bin_on_k3s_are_read_when_a_daemonset_shows_opt_exists(
+    shared: Path, tmp_path: Path, whereabouts_ds: bool
+) -> None:
+    """Thin Multus looks for delegates in /opt/cni/bin before the runtime's dir, and whereabouts
+    installs there. No Multus volume shows /opt exists on a k3s node, so the helper mounts it only
+    when a settled DaemonSet running there mounts it; otherwise the plugins are a check by hand."""
+    d = DISTROS["k3s"]
+    nad = {
+        "apiVersion": "k8s.cni.cncf.io/v1",
+        "kind": "NetworkAttachmentDefinition",
+        "metadata": {"name": "macvlan-whereabouts", "namespace": "default"},
+        "spec": {
+            "config": json.dumps(
+                {
+                    "cniVersion": "0.3.1",
+                    "type": "macvlan",
+                    "master": "eth0",
+                    "ipam": {"type": "whereabouts", "range": "10.5.0.0/24"},
+                }
+            )
+        },
+    }
+    objs = [*on("k3s")(shared), nad, *([whereabouts_daemonset()] if whereabouts_ds else [])]
+    with staged(tmp_path, d, objs) as sim:
+        for plugin in ("macvlan", "whereabouts"):
+            real = sim.node_root("node-1") / "opt/cni/bin" / plugin
+            real.parent.mkdir(parents=True, exist_ok=True)
+            real.write_text(f"{plugin} plugin\n")
+        status, found = diagnose(sim)
+        problems = [f for f in found if f["severity"] != "info"]
+        if whereabouts_ds:
+            assert status == 0, [(f["code"], f["message"]) for f in problems]
+        else:
+            assert {(f["code"], f["severity"]) for f in problems} == {("M401", "warning")}
+            assert all("not captured" in " ".join(f["evidence"]) for f in problems)
+        assert helper_pods(sim) == []

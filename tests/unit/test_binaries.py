@@ -184,6 +184,7 @@ def test_thin_on_k3s_with_opt_cni_bin_not_captured_is_a_warning_to_check_by_hand
     f = m401(s)["plugin ipvlan"]
     assert f.severity == Severity.WARNING and f.expected == f"{k3s_bin}/ipvlan"
     assert "host /opt/cni/bin: not captured, check by hand (ls /opt/cni/bin/ipvlan)" in f.evidence
+    assert f.message.startswith(f"no CNI plugin binary ipvlan in {k3s_bin}, and /opt/cni/bin could not be read")
     assert m401(replace(s, others=(nad({"type": "macvlan"}),))) == {}  # found in the k3s dir: fine either way
 
 
