@@ -314,6 +314,29 @@ def _version_mismatch(
     )
 
 
+def daemon_version_mismatch(ctx: Context, where: str, version: Any) -> Finding | None:
+    """Thick, from the daemon config: the daemon runs the same check on the primary before it
+    writes 00-multus.conf, and exits 2 on a mismatch, so no file on the node shows it."""
+    primary = current_primary(ctx)
+    theirs = primary.data.get("cniVersion") if primary is not None and primary.data else None
+    top, low = semver(version), semver(theirs)
+    if primary is None or top is None or low is None or not (top >= (0, 4, 0) > low):
+        return None
+    return Finding(
+        "M212",
+        Severity.ERROR,
+        f"the daemon config's cniVersion is {version}, but the primary CNI config {primary.path} has {theirs}: "
+        "Multus rejects a delegate below 0.4.0 under a top level of 0.4.0 or later, so the daemon exits at start",
+        object=where,
+        field="cniVersion",
+        current=str(version),
+        expected=str(theirs),
+        evidence=(f"delegate cni version is {theirs} while top level cni version is {version}",),
+        remediation=f"set the daemon config's cniVersion to {theirs} (the primary's) and restart the Multus pods",
+        changes=(Change(ctx.config_target, "daemon_config.cniVersion", str(theirs), str(version)),),
+    )
+
+
 def jwt_exp(token: str) -> int | None:
     """The `exp` claim of a JWT (seconds since the epoch), read without verifying anything."""
     parts = token.split(".")

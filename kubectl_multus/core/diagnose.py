@@ -8,7 +8,12 @@ from typing import Any
 
 from kubectl_multus.core.attachments import check_attachments
 from kubectl_multus.core.binaries import attach_find_failures, plugin_needs
-from kubectl_multus.core.confchecks import check_generated, cilium_exclusive_finding, renamed_away
+from kubectl_multus.core.confchecks import (
+    check_generated,
+    cilium_exclusive_finding,
+    daemon_version_mismatch,
+    renamed_away,
+)
 from kubectl_multus.core.daemonpod import (
     check_killed_burstable,
     check_propagation,
@@ -372,7 +377,13 @@ def diagnose_node(
         pod_ok = None if summary is None else summary["phase"] == "Running" and summary["ready"]
         auto = by_name.get("--multus-conf-file") or by_name.get("multusConfigFile")
         cilium = next((p for p in primaries if p.kind == "cilium" and runs_on(node, p.ds)), None)
-        findings.extend(_multus_conf(ctx, pod_ok, (auto.effective if auto else None) or "auto", snapshot, cilium))
+        conf_mode = (auto.effective if auto else None) or "auto"
+        conf_findings = _multus_conf(ctx, pod_ok, conf_mode, snapshot, cilium)
+        findings.extend(conf_findings)
+        thick_auto = inst.mode == "thick" and conf_mode == "auto"
+        if thick_auto and dc is not None and dc.data is not None and "M212" not in {f.code for f in conf_findings}:
+            version = daemon_version_mismatch(ctx, dc.where, dc.data.get("cniVersion"))
+            findings.extend([version] if version else [])
         logs = ""
         if pod is not None:
             logs = "\n".join(

@@ -333,8 +333,9 @@ CATALOGUE: dict[str, Code] = {
             "M212",
             Severity.ERROR,
             "Multus config cniVersion rejects its delegate",
-            "00-multus.conf(list) has no cniVersion of 0.4.0 or later over a delegate below 0.4.0",
-            "regenerate it with the primary's cniVersion (thick: daemon config cniVersion)",
+            "00-multus.conf(list), and a thick daemon config in auto mode (the daemon exits before it writes the "
+            "file), has no cniVersion of 0.4.0 or later over a delegate below 0.4.0",
+            "regenerate it with the primary's cniVersion (thick: set the daemon config's cniVersion)",
         ),
         Code(
             "M213",

@@ -836,3 +836,17 @@ def test_plugins_in_opt_cni_bin_on_k3s_are_read_when_a_daemonset_shows_opt_exist
             assert {(f["code"], f["severity"]) for f in problems} == {("M401", "warning")}
             assert all("not captured" in " ".join(f["evidence"]) for f in problems)
         assert helper_pods(sim) == []
+
+
+def test_thick_daemon_config_cni_version_above_the_primary_s_is_found_and_fixed(shared: Path, tmp_path: Path) -> None:
+    """The daemon refuses a 0.3.1 primary under its own 0.4.0 and exits before it writes
+    00-multus.conf, so only the daemon config and the primary's file show the cause."""
+    calico = replace(DISTROS["kubeadm"], primary=("10-calico.conflist", CALICO))
+    with staged(tmp_path, calico, daemon_config(upstream(shared, THICK), cniVersion="0.4.0")) as sim:
+        status, found = diagnose(sim)
+        assert status == 1
+        m212 = next(f for f in found if f["code"] == "M212")
+        assert m212["object"] == "ConfigMap kube-system/multus-daemon-config key daemon-config.json"
+        assert (m212["current"], m212["expected"]) == ("0.4.0", "0.3.1")
+        assert plan(sim)[0] == {"daemon_config.cniVersion": "0.3.1"}
+        fixed(sim)
