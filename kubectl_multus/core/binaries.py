@@ -189,14 +189,12 @@ def missing_binaries(
             for d, listing in listings.items()
         )  # fmt: skip
         read = [d for d in searched if d not in unknown]
-        message = (
-            f"no CNI plugin binary {binary} in {', '.join(read)}{_suggest(binary, present)}, and "
-            f"{', '.join(unknown)} could not be read: check there by hand. If it is not there either, pod "
-            f'sandboxes that need it fail with: failed to find plugin "{binary}" in path [{path}]'
-            if unknown
-            else f"no CNI plugin binary {binary} in {', '.join(searched)}{_suggest(binary, present)}: "
-            f'pod sandboxes that need it fail with: failed to find plugin "{binary}" in path [{path}]'
-        )
+        message = f"no CNI plugin binary {binary} in {', '.join(read)}{_suggest(binary, present)}"
+        if unknown:
+            message += f", and {', '.join(unknown)} could not be read: check there by hand. If it is not there either,"
+        else:
+            message += ":"
+        message += f' pod sandboxes that need it fail with: failed to find plugin "{binary}" in path [{path}]'
         out.append(
             Finding(
                 "M401",

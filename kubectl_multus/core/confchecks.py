@@ -278,24 +278,32 @@ def _self_delegation(ctx: Context, path: str, delegate: Any, source: str, primar
     )
 
 
+def _rejects(top: Any, delegate: Any) -> bool:
+    """Multus refuses a delegate older than 0.4.0 under a top-level 0.4.0 or later
+    (CheckVersionCompatibility: 'delegate cni version is X while top level cni version is Y')."""
+    ours, theirs = semver(top), semver(delegate)
+    return ours is not None and theirs is not None and ours >= (0, 4, 0) > theirs
+
+
+def _set_daemon_version(ctx: Context, theirs: Any, ours: Any) -> tuple[str, tuple[Change, ...]]:
+    """Thick: the remedy and change that give the daemon config the primary's cniVersion."""
+    change = Change(ctx.config_target, "daemon_config.cniVersion", str(theirs), str(ours))
+    return f"set the daemon config's cniVersion to {theirs} (the primary's) and restart the Multus pods", (change,)
+
+
 def _version_mismatch(
     ctx: Context, path: str, data: Mapping[str, Any], delegate: Any, primary: Primary | None
 ) -> Finding | None:
-    """Multus refuses a delegate older than 0.4.0 under a top-level 0.4.0 or later
-    (CheckVersionCompatibility: 'delegate cni version is X while top level cni version is Y')."""
-    top = semver(data.get("cniVersion"))
     theirs = delegate.get("cniVersion") if isinstance(delegate, Mapping) else None
     if theirs is None and primary is not None and primary.data:
         theirs = primary.data.get("cniVersion")
-    low = semver(theirs)
-    if top is None or low is None or not (top >= (0, 4, 0) > low):
+    if not _rejects(data.get("cniVersion"), theirs):
         return None
     changes: tuple[Change, ...] = ()
     fix = f"restart the Multus pod on node {ctx.node} so it regenerates {path} with the primary's cniVersion"
     if ctx.install.mode == "thick":
-        ours = str(data.get("cniVersion"))  # the daemon config's cniVersion, copied into the file
-        changes = (Change(ctx.config_target, "daemon_config.cniVersion", str(theirs), ours),)
-        fix = f"set the daemon config's cniVersion to {theirs} (the primary's) and restart the Multus pods"
+        # the daemon config's cniVersion, copied into the file
+        fix, changes = _set_daemon_version(ctx, theirs, data.get("cniVersion"))
     else:
         fix += "; if --cni-version or --force-cni-version sets it, see the --cni-version finding"
     return Finding(
@@ -319,9 +327,9 @@ def daemon_version_mismatch(ctx: Context, where: str, version: Any) -> Finding |
     writes 00-multus.conf, and exits 2 on a mismatch, so no file on the node shows it."""
     primary = current_primary(ctx)
     theirs = primary.data.get("cniVersion") if primary is not None and primary.data else None
-    top, low = semver(version), semver(theirs)
-    if primary is None or top is None or low is None or not (top >= (0, 4, 0) > low):
+    if primary is None or not _rejects(version, theirs):
         return None
+    fix, changes = _set_daemon_version(ctx, theirs, version)
     return Finding(
         "M212",
         Severity.ERROR,
@@ -332,8 +340,8 @@ def daemon_version_mismatch(ctx: Context, where: str, version: Any) -> Finding |
         current=str(version),
         expected=str(theirs),
         evidence=(f"delegate cni version is {theirs} while top level cni version is {version}",),
-        remediation=f"set the daemon config's cniVersion to {theirs} (the primary's) and restart the Multus pods",
-        changes=(Change(ctx.config_target, "daemon_config.cniVersion", str(theirs), str(version)),),
+        remediation=fix,
+        changes=changes,
     )
 
 
